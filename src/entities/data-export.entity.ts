@@ -1,0 +1,89 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { bigintNumber } from './columns';
+
+export enum ExportStatus {
+  QUEUING = 'QUEUING',
+  GENERATING = 'GENERATING',
+  CANCELLED = 'CANCELLED',
+  COMPLETED = 'COMPLETED',
+  FAILED = 'FAILED',
+}
+
+export const TERMINAL_STATUSES = [ExportStatus.CANCELLED, ExportStatus.COMPLETED, ExportStatus.FAILED];
+
+/**
+ * An export is also its own queue job: the row is the truth. `attempt` counts claims; every write a
+ * worker makes is guarded by the attempt it claimed, so a worker that lost its lease cannot overwrite
+ * the attempt that took over.
+ */
+@Entity('data_export')
+@Index('idx_export_queue', ['status', 'requestedOn'])
+@Index('idx_export_user', ['userId', 'requestedOn'])
+@Index('idx_export_updated', ['updatedOn'])
+export class DataExportEntity {
+  @PrimaryColumn({ type: 'varchar', length: 36 })
+  id: string;
+
+  @Column({ name: 'user_id', type: 'varchar', length: 36 })
+  userId: string;
+
+  @Column({ type: 'varchar', length: 255, nullable: true })
+  name: string | null;
+
+  /** The normalised request (ExportParams) as JSON. */
+  @Column({ type: 'text' })
+  params: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  status: ExportStatus;
+
+  @Column({ name: 'records_estimate', type: 'bigint', default: 0, transformer: bigintNumber })
+  recordsEstimate: number;
+
+  @Column({ name: 'records_processed', type: 'bigint', default: 0, transformer: bigintNumber })
+  recordsProcessed: number;
+
+  @Column({ name: 'requested_on', type: 'bigint', transformer: bigintNumber })
+  requestedOn: number;
+
+  @Column({ name: 'started_on', type: 'bigint', nullable: true, transformer: bigintNumber })
+  startedOn: number | null;
+
+  @Column({ name: 'completed_on', type: 'bigint', nullable: true, transformer: bigintNumber })
+  completedOn: number | null;
+
+  @Column({ name: 'expires_on', type: 'bigint', nullable: true, transformer: bigintNumber })
+  expiresOn: number | null;
+
+  @Column({ type: 'text', nullable: true })
+  message: string | null;
+
+  @Column({ name: 'size_bytes', type: 'bigint', default: 0, transformer: bigintNumber })
+  sizeBytes: number;
+
+  @Column({ name: 'compressed_size', type: 'bigint', nullable: true, transformer: bigintNumber })
+  compressedSize: number | null;
+
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  sha256: string | null;
+
+  @Column({ type: 'boolean', default: false })
+  truncated: boolean;
+
+  /** File name inside EXPORTS_DIR; null until completed and again once expired. */
+  @Column({ name: 'file_name', type: 'varchar', length: 255, nullable: true })
+  fileName: string | null;
+
+  @Column({ type: 'int', default: 0 })
+  attempt: number;
+
+  @Column({ name: 'lease_owner', type: 'varchar', length: 64, nullable: true })
+  leaseOwner: string | null;
+
+  @Column({ name: 'lease_expires', type: 'bigint', nullable: true, transformer: bigintNumber })
+  leaseExpires: number | null;
+
+  /** Epoch ms of the last change; subscribers in other processes poll on it when Redis is not set. */
+  @Column({ name: 'updated_on', type: 'bigint', transformer: bigintNumber })
+  updatedOn: number;
+}

@@ -1,0 +1,11 @@
+import { AccessTokenEntity } from './access-token.entity';
+import { DataExportEntity } from './data-export.entity';
+import { DatasetMemberEntity } from './dataset-member.entity';
+import { DatasetMetricEntity } from './dataset-metric.entity';
+import { DatasetEntity } from './dataset.entity';
+import { EventEntity } from './event.entity';
+import { UserEntity } from './user.entity';
+
+export const ENTITIES = [UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity];
+
+export { AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, UserEntity };
