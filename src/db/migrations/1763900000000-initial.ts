@@ -47,12 +47,13 @@ export class Initial1763900000000 implements MigrationInterface {
       `CREATE INDEX idx_export_queue ON data_export (status, requested_on)`,
       `CREATE INDEX idx_export_user ON data_export (user_id, requested_on)`,
       `CREATE INDEX idx_export_updated ON data_export (updated_on)`,
+      `CREATE TABLE setting (name VARCHAR(64) NOT NULL PRIMARY KEY, value TEXT NOT NULL)${tail}`,
     ];
     for (const sql of statements) await q.query(sql);
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const table of ['data_export', 'event', 'dataset_metric', 'dataset_member', 'dataset', 'access_token', 'user']) {
+    for (const table of ['setting', 'data_export', 'event', 'dataset_metric', 'dataset_member', 'dataset', 'access_token', 'user']) {
       await q.query(`DROP TABLE \`${table}\``);
     }
   }

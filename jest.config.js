@@ -1,0 +1,15 @@
+/**
+ * Three projects: pure unit tests, and the e2e suite twice, once per store (DB=sqlite|mysql).
+ * `npm test` builds first: the e2e tests start the real compiled server.
+ */
+const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
+
+module.exports = {
+  testTimeout: 120_000,
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/test/integration/**/*.test.ts'] },
+    { ...common, displayName: 'e2e-sqlite', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], setupFiles: ['<rootDir>/test/e2e/use-sqlite.ts'] },
+    { ...common, displayName: 'e2e-mysql', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], setupFiles: ['<rootDir>/test/e2e/use-mysql.ts'] },
+  ],
+};

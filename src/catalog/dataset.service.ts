@@ -1,0 +1,77 @@
+import { DataSource, In } from 'typeorm';
+import { DatasetEntity, DatasetMemberEntity, DatasetMetricEntity } from '../entities';
+import { PERMISSION_RANK, Permission } from '../entities/dataset-member.entity';
+import { badRequest, ErrorCode, SluiceError } from '../errors';
+
+export function parseDatasetId(id: string): number | undefined {
+  return /^\d{1,9}$/.test(id.trim()) ? Number(id.trim()) : undefined;
+}
+
+export class DatasetService {
+  constructor(private readonly ds: DataSource) {}
+
+  async create(name: string, ownerId: string, description: string | null = null): Promise<DatasetEntity> {
+    if (!name.trim()) throw badRequest('a dataset needs a non-empty name');
+    if (name.length > 255) throw badRequest('a dataset name has at most 255 characters');
+    return this.ds.transaction(async (m) => {
+      const dataset = await m.getRepository(DatasetEntity).save(Object.assign(new DatasetEntity(), { name: name.trim(), description, createdOn: Date.now() }));
+      await m.getRepository(DatasetMemberEntity).insert({ datasetId: dataset.id, userId: ownerId, permission: Permission.MANAGE });
+      return dataset;
+    });
+  }
+
+  async grant(datasetId: number, userId: string, permission: Permission): Promise<void> {
+    await this.ds.getRepository(DatasetMemberEntity).upsert({ datasetId, userId, permission }, ['datasetId', 'userId']);
+  }
+
+  async revoke(datasetId: number, userId: string): Promise<boolean> {
+    const res = await this.ds.getRepository(DatasetMemberEntity).delete({ datasetId, userId });
+    return (res.affected ?? 0) > 0;
+  }
+
+  async findById(id: number): Promise<DatasetEntity | null> {
+    return this.ds.getRepository(DatasetEntity).findOneBy({ id });
+  }
+
+  async permissionOf(datasetId: number, userId: string): Promise<Permission | null> {
+    const member = await this.ds.getRepository(DatasetMemberEntity).findOneBy({ datasetId, userId });
+    return member?.permission ?? null;
+  }
+
+  /**
+   * The dataset if the user holds at least `needed` on it. An unknown dataset and one the user may not
+   * see give the same answer, so ids reveal nothing.
+   */
+  async requireAccess(rawId: string, userId: string, needed: Permission): Promise<DatasetEntity> {
+    const id = parseDatasetId(rawId);
+    const dataset = id === undefined ? null : await this.findById(id);
+    const permission = dataset ? await this.permissionOf(dataset.id, userId) : null;
+    if (!dataset || !permission) throw new SluiceError(ErrorCode.NOT_FOUND, `dataset ${rawId} not found or not readable`);
+    if (PERMISSION_RANK[permission] < PERMISSION_RANK[needed]) {
+      throw new SluiceError(ErrorCode.NOT_AUTHORIZED, `you have ${permission} on dataset ${rawId}; this needs ${needed}`);
+    }
+    return dataset;
+  }
+
+  async listForUser(userId: string, offset: number, limit: number): Promise<{ items: DatasetEntity[]; total: number }> {
+    const members = await this.ds.getRepository(DatasetMemberEntity).find({ where: { userId }, order: { datasetId: 'ASC' } });
+    const ids = members.map((m) => m.datasetId);
+    const page = ids.slice(offset, offset + limit);
+    const items = page.length ? await this.ds.getRepository(DatasetEntity).find({ where: { id: In(page) }, order: { id: 'ASC' } }) : [];
+    return { items, total: ids.length };
+  }
+
+  async metrics(datasetId: number): Promise<DatasetMetricEntity[]> {
+    return this.ds.getRepository(DatasetMetricEntity).find({ where: { datasetId }, order: { metric: 'ASC' } });
+  }
+
+  /** Records that these metrics received events, keeping the newest timestamp (ms). */
+  async touchMetrics(datasetId: number, lastUpdates: Map<string, number>): Promise<void> {
+    const repo = this.ds.getRepository(DatasetMetricEntity);
+    for (const [metric, lastUpdate] of lastUpdates) {
+      const existing = await repo.findOneBy({ datasetId, metric });
+      if (!existing) await repo.insert({ datasetId, metric, lastUpdate });
+      else if (existing.lastUpdate < lastUpdate) await repo.update({ datasetId, metric }, { lastUpdate });
+    }
+  }
+}

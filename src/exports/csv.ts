@@ -1,0 +1,154 @@
+import { stringify } from 'csv-stringify/sync';
+import { EventFieldName, ExportParams, Precision } from './params';
+
+/** The event columns each CSV field is made from, in SELECT order. */
+const FIELD_COLUMNS: Record<EventFieldName, string[]> = {
+  timestamp: ['ts'],
+  dataset: ['dataset_id'],
+  metric: ['metric'],
+  producer: ['producer_user_id', 'producer_client_id'],
+  source: ['source'],
+  value: ['value_text'],
+  tags: ['tags'],
+  location: ['lat', 'lng'],
+  geohash: ['geohash'],
+  elevation: ['elevation'],
+  tsReceived: ['ts_received'],
+};
+
+type Row = unknown[];
+type Cell = (row: Row) => string;
+
+const DIVISOR: Record<Precision, number> = { SECONDS: 1_000_000, MILLISECONDS: 1000, MICROSECONDS: 1 };
+const FRACTION_DIGITS: Record<Precision, number> = { SECONDS: 0, MILLISECONDS: 3, MICROSECONDS: 6 };
+
+function text(v: unknown): string {
+  return v === null || v === undefined ? '' : String(v);
+}
+
+/** Zone offsets only change on quarter-hour boundaries, so one Intl lookup serves every row in that quarter. */
+function zoneOffsetMinutes(timeZone: string): (epochMs: number) => number {
+  if (timeZone === 'UTC') return () => 0;
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+  });
+  const cache = new Map<number, number>();
+  return (epochMs) => {
+    const quarter = Math.floor(epochMs / 900_000);
+    let offset = cache.get(quarter);
+    if (offset === undefined) {
+      const at = quarter * 900_000;
+      const p = Object.fromEntries(format.formatToParts(at).map((x) => [x.type, x.value]));
+      const wall = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
+      offset = Math.round((wall - at) / 60_000);
+      if (cache.size > 10_000) cache.clear();
+      cache.set(quarter, offset);
+    }
+    return offset;
+  };
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/** µs epoch -> ISO 8601 in the zone, with its offset and as many fraction digits as the precision. */
+export function isoFormatter(precision: Precision, timeZone: string): (micros: number) => string {
+  const offsetOf = zoneOffsetMinutes(timeZone);
+  const digits = FRACTION_DIGITS[precision];
+  return (micros) => {
+    const ms = Math.floor(micros / 1000);
+    const offset = offsetOf(ms);
+    const d = new Date(ms + offset * 60_000);
+    const fraction = digits === 0 ? '' : `.${pad(micros - Math.floor(micros / 1_000_000) * 1_000_000, 6).slice(0, digits)}`;
+    const sign = offset < 0 ? '-' : '+';
+    const abs = Math.abs(offset);
+    const zone = offset === 0 && timeZone === 'UTC' ? 'Z' : `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+    return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${fraction}${zone}`;
+  };
+}
+
+export function isValidTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A plain number cannot run as a spreadsheet formula, so excelSafe leaves "-3.5" as a number. */
+const FORMULA_START = /^[=+\-@\t\r]/;
+const PLAIN_NUMBER = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i;
+
+export function neutraliseFormula(cell: string): string {
+  return FORMULA_START.test(cell) && !PLAIN_NUMBER.test(cell) ? `'${cell}` : cell;
+}
+
+export interface CsvWriter {
+  /** Columns to SELECT, in the order `formatRows` reads them. */
+  columns: string[];
+  /** BOM and header row (empty string when neither applies). */
+  preamble(): string;
+  /** One batch of rows as CSV text. */
+  formatRows(rows: Row[]): string;
+}
+
+/** Builds the CSV writer for one export: column choice, cell formats, quoting. */
+export function csvWriter(params: ExportParams): CsvWriter {
+  const columns: string[] = [];
+  const indexOf = (column: string) => {
+    let i = columns.indexOf(column);
+    if (i < 0) i = columns.push(column) - 1;
+    return i;
+  };
+  const timeCell = (column: string): Cell => {
+    const i = indexOf(column);
+    if (params.timestampFormat === 'ISO8601') {
+      const iso = isoFormatter(params.timestampPrecision, params.timeZone);
+      return (r) => (r[i] === null ? '' : iso(Number(r[i])));
+    }
+    const divisor = DIVISOR[params.timestampPrecision];
+    return divisor === 1 ? (r) => text(r[i]) : (r) => (r[i] === null ? '' : String(Math.floor(Number(r[i]) / divisor)));
+  };
+  const plain = (column: string): Cell => {
+    const i = indexOf(column);
+    return (r) => text(r[i]);
+  };
+  const cells: Cell[] = params.fields.map((field) => {
+    switch (field) {
+      case 'timestamp':
+        return timeCell('ts');
+      case 'tsReceived':
+        return timeCell('ts_received');
+      case 'producer': {
+        const [u, c] = FIELD_COLUMNS.producer.map(indexOf);
+        return (r) => (r[u] === null && r[c] === null ? '' : JSON.stringify({ userId: r[u], clientId: r[c] }));
+      }
+      case 'location': {
+        const [lat, lng] = FIELD_COLUMNS.location.map(indexOf);
+        return (r) => (r[lat] === null || r[lng] === null ? '' : JSON.stringify({ lat: Number(r[lat]), lng: Number(r[lng]) }));
+      }
+      case 'elevation': {
+        const i = indexOf('elevation');
+        return (r) => (r[i] === null ? '' : String(Number(r[i])));
+      }
+      default:
+        return plain(FIELD_COLUMNS[field][0]);
+    }
+  });
+  const safe = params.excelSafe ? neutraliseFormula : (cell: string) => cell;
+  // csv-stringify quotes on comma, quote and LF by itself; RFC 4180 wants CR quoted too.
+  const options = { record_delimiter: '\n', quoted_match: /\r/ } as const;
+  return {
+    columns,
+    preamble: () => (params.excelSafe ? '\uFEFF' : '') + (params.header ? stringify([params.fields], options) : ''),
+    formatRows: (rows) => {
+      const out = new Array<string[]>(rows.length);
+      for (let r = 0; r < rows.length; r++) {
+        const line = new Array<string>(cells.length);
+        for (let c = 0; c < cells.length; c++) line[c] = safe(cells[c](rows[r]));
+        out[r] = line;
+      }
+      return stringify(out, options);
+    },
+  };
+}

@@ -1,0 +1,156 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { once } from 'node:events';
+import zlib from 'node:zlib';
+import { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from '../db/data-source';
+import { csvWriter } from './csv';
+import { buildExportQuery } from './export-query';
+import { registerSqliteFunctions } from './filter';
+import { ExportParams } from './params';
+
+/** What the runner reports while it works; the owner of the export row turns these into guarded writes. */
+export type RunnerMessage =
+  | { type: 'estimate'; records: number }
+  | { type: 'progress'; processed: number }
+  | { type: 'done'; records: number; sizeInBytes: number; compressedSizeInBytes: number; sha256: string; truncated: boolean };
+
+export interface RunnerJob {
+  databaseUrl: string;
+  params: ExportParams;
+  tmpPath: string;
+}
+
+/** Rows formatted and written to gzip at a time: coalescing keeps gzip and csv-stringify efficient. */
+const BATCH_ROWS = 2000;
+const PROGRESS_EVERY_MS = 200;
+const GZIP_LEVEL = 6;
+
+type RowSource = (onBatch: (rows: unknown[][]) => Promise<void> | void) => Promise<void>;
+
+interface Store {
+  count(sql: string, params: unknown[]): Promise<number>;
+  rows(sql: string, params: unknown[]): RowSource;
+  close(): Promise<void>;
+}
+
+async function openStore(databaseUrl: string): Promise<Store> {
+  const dialect: Dialect = dialectOf(databaseUrl);
+  if (dialect === 'sqlite') {
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(sqliteFile(databaseUrl), { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    registerSqliteFunctions(db);
+    return {
+      count: async (sql, params) => Number((db.prepare(sql).get(...params) as { n: number }).n),
+      rows: (sql, params) => async (onBatch) => {
+        let batch: unknown[][] = [];
+        for (const row of db.prepare(sql).raw(true).iterate(...params) as Iterable<unknown[]>) {
+          batch.push(row);
+          if (batch.length >= BATCH_ROWS) {
+            await onBatch(batch);
+            batch = [];
+          }
+        }
+        if (batch.length) await onBatch(batch);
+      },
+      close: async () => void db.close(),
+    };
+  }
+  const mysql = await import('mysql2');
+  const conn = mysql.createConnection({ ...mysqlConnectionOptions(databaseUrl), supportBigNumbers: true, bigNumberStrings: false });
+  const query = <T>(sql: string, params: unknown[]) =>
+    new Promise<T>((resolve, reject) => conn.query(sql, params, (err, res) => (err ? reject(err) : resolve(res as T))));
+  return {
+    count: async (sql, params) => Number((await query<{ n: number }[]>(sql, params))[0].n),
+    // Streams the result set, pausing the socket while gzip catches up, so memory stays flat.
+    rows: (sql, params) => (onBatch) =>
+      new Promise<void>((resolve, reject) => {
+        let batch: unknown[][] = [];
+        let failed = false;
+        const q = conn.query({ sql, values: params, rowsAsArray: true });
+        const flush = (rows: unknown[][]) => {
+          const pending = onBatch(rows);
+          if (pending) {
+            conn.pause();
+            pending.then(() => conn.resume(), (err) => { failed = true; reject(err); });
+          }
+        };
+        q.on('result', (row) => {
+          if (failed) return;
+          batch.push(row as unknown as unknown[]);
+          if (batch.length >= BATCH_ROWS) {
+            const full = batch;
+            batch = [];
+            flush(full);
+          }
+        });
+        q.on('error', (err) => { failed = true; reject(err); });
+        q.on('end', () => {
+          if (failed) return;
+          Promise.resolve(batch.length ? onBatch(batch) : undefined).then(() => resolve(), reject);
+        });
+      }),
+    close: () => new Promise<void>((resolve) => conn.end(() => resolve())),
+  };
+}
+
+/**
+ * Query -> CSV -> gzip -> temporary file. Streams in batches and waits for gzip to drain, so memory
+ * does not grow with the export. Runs inside a worker thread: the CSV work never blocks the server.
+ */
+export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => void): Promise<void> {
+  const store = await openStore(job.databaseUrl);
+  const file = fs.createWriteStream(job.tmpPath, { flags: 'wx' });
+  const gzip = zlib.createGzip({ level: GZIP_LEVEL });
+  gzip.pipe(file);
+  const fileDone = once(file, 'close');
+  const fileError = new Promise<never>((_, reject) => {
+    file.on('error', reject);
+    gzip.on('error', reject);
+  });
+  fileError.catch(() => undefined);
+  try {
+    const writer = csvWriter(job.params);
+    const query = buildExportQuery(job.params, writer.columns, dialectOf(job.databaseUrl));
+    const estimate = await store.count(query.count, query.params);
+    const cap = query.capApplies ? query.rowLimit - 1 : query.rowLimit;
+    report({ type: 'estimate', records: Math.min(estimate, cap) });
+
+    const hash = crypto.createHash('sha256');
+    let size = 0;
+    let records = 0;
+    let truncated = false;
+    let lastReport = Date.now();
+    const write = async (chunk: string) => {
+      if (!chunk) return;
+      const bytes = Buffer.from(chunk, 'utf8');
+      hash.update(bytes);
+      size += bytes.length;
+      if (!gzip.write(bytes)) await Promise.race([once(gzip, 'drain'), fileError]);
+    };
+    await write(writer.preamble());
+    await store.rows(query.select, query.params)(async (rows) => {
+      if (truncated) return;
+      if (query.capApplies && records + rows.length > cap) {
+        rows = rows.slice(0, cap - records);
+        truncated = true;
+      }
+      records += rows.length;
+      await write(writer.formatRows(rows));
+      if (Date.now() - lastReport >= PROGRESS_EVERY_MS) {
+        lastReport = Date.now();
+        report({ type: 'progress', processed: records });
+      }
+    });
+    gzip.end();
+    await Promise.race([fileDone, fileError]);
+    report({ type: 'progress', processed: records });
+    report({ type: 'done', records, sizeInBytes: size, compressedSizeInBytes: fs.statSync(job.tmpPath).size, sha256: hash.digest('hex'), truncated });
+  } catch (err) {
+    gzip.destroy();
+    file.destroy();
+    throw err;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,245 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DataSource, In } from 'typeorm';
+import { DatasetService } from '../catalog/dataset.service';
+import { Config } from '../config';
+import { dialectOf } from '../db/data-source';
+import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/data-export.entity';
+import { Permission } from '../entities/dataset-member.entity';
+import { UserEntity } from '../entities/user.entity';
+import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
+import { isValidTimeZone } from './csv';
+import { ExportEvents } from './export-events';
+import { buildExportQuery, recordCap } from './export-query';
+import { compileFilter, FilterError } from './filter';
+import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
+
+/** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
+export interface ExportRequest {
+  name?: string | null;
+  dataRange: { datasets?: string[] | null; metrics?: (string | null)[] | null };
+  timestampPrecision?: Precision | null;
+  fields?: EventFieldName[] | null;
+  filter?: unknown;
+  from?: number | null;
+  to?: number | null;
+  limit?: number | null;
+  header?: boolean | null;
+  timestampFormat?: TimestampFormatName | null;
+  timeZone?: string | null;
+  excelSafe?: boolean | null;
+}
+
+export interface UsageLimits {
+  maxDataExports: number;
+  maxDataExportRecords: number;
+}
+
+const ACTIVE = [ExportStatus.QUEUING, ExportStatus.GENERATING];
+const METRIC_SELECTOR = /^([^:\s][^:]*|\*)::(number|string|boolean|json)$/;
+
+/** Serialises the check-then-insert of the export limit within this process (SQLite has no row locks). */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.then(() => undefined, () => undefined);
+    return result;
+  }
+}
+
+export class ExportService {
+  private readonly createLock = new Mutex();
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly config: Config,
+    private readonly datasets: DatasetService,
+    private readonly events: ExportEvents,
+  ) {}
+
+  limitsOf(user: UserEntity): UsageLimits {
+    const own = user.limits ? (JSON.parse(user.limits) as Partial<UsageLimits>) : {};
+    return {
+      maxDataExports: own.maxDataExports ?? this.config.maxDataExports,
+      maxDataExportRecords: own.maxDataExportRecords ?? this.config.maxDataExportRecords,
+    };
+  }
+
+  async usageRemaining(user: UserEntity): Promise<UsageLimits> {
+    const limits = this.limitsOf(user);
+    const active = await this.ds.getRepository(DataExportEntity).countBy({ userId: user.id, status: In(ACTIVE) });
+    return { maxDataExports: Math.max(0, limits.maxDataExports - active), maxDataExportRecords: limits.maxDataExportRecords };
+  }
+
+  /** Checks a request and turns it into the parameters the runner uses. */
+  async validate(user: UserEntity, req: ExportRequest): Promise<ExportParams> {
+    const ids = (req.dataRange?.datasets ?? []).map((d) => d.trim());
+    if (!ids.length) throw badRequest('dataRange.datasets must name at least one dataset');
+    const datasetIds: number[] = [];
+    for (const id of ids) {
+      const dataset = await this.datasets.requireAccess(id, user.id, Permission.READ);
+      if (!datasetIds.includes(dataset.id)) datasetIds.push(dataset.id);
+    }
+    const metrics = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null);
+    for (const m of metrics) {
+      if (!METRIC_SELECTOR.test(m)) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type number, string, boolean or json`);
+    }
+    if (req.from != null && req.to != null && req.from >= req.to) {
+      throw badRequest(`from (${req.from}) must be before to (${req.to}): from is inclusive, to exclusive`);
+    }
+    for (const [key, v] of [['from', req.from], ['to', req.to]] as const) {
+      if (v != null && (!Number.isFinite(v) || v < 0)) throw badRequest(`${key} must be epoch milliseconds, 0 or more`);
+    }
+    if (req.limit != null && req.limit < 1) throw badRequest(`limit must be a positive number of records, not ${req.limit}`);
+    const timeZone = req.timeZone ?? 'UTC';
+    if (!isValidTimeZone(timeZone)) throw badRequest(`timeZone "${timeZone}" is not an IANA time zone (e.g. "Europe/Paris")`);
+    if (req.name != null && req.name.length > 255) throw badRequest('name has at most 255 characters');
+    const filter = req.filter ?? null;
+    try {
+      compileFilter(filter, dialectOf(this.config.databaseUrl));
+    } catch (err: unknown) {
+      if (err instanceof FilterError) throw badRequest(err.message);
+      throw err;
+    }
+    return {
+      datasetIds,
+      metrics: metrics.length ? metrics : null,
+      timestampPrecision: req.timestampPrecision ?? 'MILLISECONDS',
+      fields: req.fields?.length ? req.fields : DEFAULT_FIELDS,
+      filter,
+      from: req.from ?? null,
+      to: req.to ?? null,
+      limit: req.limit ?? null,
+      header: req.header ?? true,
+      timestampFormat: req.timestampFormat ?? 'EPOCH',
+      timeZone,
+      excelSafe: req.excelSafe ?? false,
+      maxRecords: this.limitsOf(user).maxDataExportRecords,
+    };
+  }
+
+  /** Queues an export; answers at once, the work happens in a worker. */
+  async create(user: UserEntity, req: ExportRequest): Promise<DataExportEntity> {
+    const params = await this.validate(user, req);
+    const limits = this.limitsOf(user);
+    const created = await this.createLock.run(() =>
+      this.ds.transaction(async (m) => {
+        // The user row lock makes count-then-insert atomic across servers on MySQL.
+        if (m.connection.options.type !== 'better-sqlite3') await m.query('SELECT id FROM `user` WHERE id = ? FOR UPDATE', [user.id]);
+        const active = await m.getRepository(DataExportEntity).countBy({ userId: user.id, status: In(ACTIVE) });
+        if (active >= limits.maxDataExports) {
+          throw new SluiceError(ErrorCode.LIMIT_REACHED, `you already have ${active} exports queued or generating; the limit is ${limits.maxDataExports} (maxDataExports). Wait for one to finish or cancel one.`);
+        }
+        const now = Date.now();
+        const row = Object.assign(new DataExportEntity(), {
+          id: crypto.randomUUID(), userId: user.id, name: req.name ?? null, params: JSON.stringify(params), status: ExportStatus.QUEUING,
+          recordsEstimate: 0, recordsProcessed: 0, requestedOn: now, startedOn: null, completedOn: null, expiresOn: null, message: null,
+          sizeBytes: 0, compressedSize: null, sha256: null, truncated: false, fileName: null, attempt: 0, leaseOwner: null, leaseExpires: null,
+          updatedOn: now,
+        });
+        await m.getRepository(DataExportEntity).insert(row);
+        return row;
+      }),
+    );
+    this.events.changed(created.id, user.id);
+    this.events.queued();
+    return created;
+  }
+
+  /** The user's own export; anyone else's does not exist. */
+  async get(user: UserEntity, id: string): Promise<DataExportEntity> {
+    const row = await this.ds.getRepository(DataExportEntity).findOneBy({ id, userId: user.id });
+    if (!row) throw notFound(`export ${id} not found`);
+    return row;
+  }
+
+  async cancel(user: UserEntity, id: string, message = 'cancelled by the user'): Promise<DataExportEntity> {
+    const row = await this.get(user, id);
+    if (TERMINAL_STATUSES.includes(row.status)) {
+      throw badRequest(`export ${id} is ${row.status}; only a QUEUING or GENERATING export can be cancelled`);
+    }
+    const res = await this.ds
+      .getRepository(DataExportEntity)
+      .createQueryBuilder()
+      .update()
+      .set({ status: ExportStatus.CANCELLED, message, leaseOwner: null, leaseExpires: null, completedOn: Date.now(), updatedOn: Date.now() })
+      .where('id = :id AND status IN (:...active)', { id, active: ACTIVE })
+      .execute();
+    const after = await this.get(user, id);
+    if (res.affected !== 1 && after.status !== ExportStatus.CANCELLED) {
+      throw badRequest(`export ${id} is ${after.status}; only a QUEUING or GENERATING export can be cancelled`);
+    }
+    this.events.changed(id, user.id);
+    return after;
+  }
+
+  /** Cancels if needed, then deletes the record and its file. Returns the export as it last was. */
+  async remove(user: UserEntity, id: string): Promise<DataExportEntity> {
+    let row = await this.get(user, id);
+    if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, 'removed by the user');
+    await this.ds.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
+    this.events.changed(id, user.id);
+    return row;
+  }
+
+  async list(user: UserEntity, filter: ExportListFilter, offset: number, limit: number): Promise<{ items: DataExportEntity[]; total: number }> {
+    const qb = this.ds.getRepository(DataExportEntity).createQueryBuilder('e').where('e.user_id = :u', { u: user.id });
+    if (filter.statusIn?.length) qb.andWhere('e.status IN (:...st)', { st: filter.statusIn });
+    if (filter.requestedOnGte != null) qb.andWhere('e.requested_on >= :gte', { gte: filter.requestedOnGte });
+    if (filter.requestedOnLt != null) qb.andWhere('e.requested_on < :lt', { lt: filter.requestedOnLt });
+    qb.orderBy('e.requested_on', 'DESC').addOrderBy('e.id', 'DESC');
+    if (filter.nameRegex == null) {
+      const [items, total] = await qb.skip(offset).take(limit).getManyAndCount();
+      return { items, total };
+    }
+    let re: RegExp;
+    try {
+      re = new RegExp(filter.nameRegex);
+    } catch (err) {
+      throw badRequest(`filter.name._regex is not a valid regular expression: ${(err as Error).message}`);
+    }
+    // A user's exports are few; the regex runs here so it means the same on every store.
+    const all = (await qb.getMany()).filter((e) => re.test(e.name ?? ''));
+    return { items: all.slice(offset, offset + limit), total: all.length };
+  }
+
+  /** Throws the reason a finished file cannot be had (not finished: CONFLICT; past retention: GONE). */
+  assertDownloadable(row: DataExportEntity): asserts row is DataExportEntity & { fileName: string } {
+    if (row.status !== ExportStatus.COMPLETED) {
+      const why = row.message ? ` (${row.message})` : '';
+      throw new SluiceError(ErrorCode.CONFLICT, `export ${row.id} is ${row.status}${why}; it can be downloaded once COMPLETED`);
+    }
+    if (!row.fileName || (row.expiresOn !== null && row.expiresOn <= Date.now())) {
+      throw new SluiceError(ErrorCode.GONE, `export ${row.id} expired on ${new Date(row.expiresOn ?? 0).toISOString()} and its file was deleted; export again`);
+    }
+  }
+
+  filePath(row: DataExportEntity & { fileName: string }): string {
+    return path.join(this.config.exportsDir, row.fileName);
+  }
+
+  /** A dry run: how many records and roughly how many bytes the export would have. */
+  async estimate(user: UserEntity, req: ExportRequest): Promise<{ records: number; bytes: number }> {
+    const params = await this.validate(user, req);
+    const query = buildExportQuery(params, ['ts'], dialectOf(this.config.databaseUrl));
+    const [{ n }] = await this.ds.query(query.count, query.params);
+    const records = Math.min(Number(n), recordCap(params).cap);
+    // Average bytes of a CSV line, measured on the seeded data per field; a guide, not a promise.
+    const perRecord = params.fields.reduce((sum, f) => sum + (FIELD_BYTES[f] ?? 16), 0);
+    return { records, bytes: records * perRecord };
+  }
+}
+
+const FIELD_BYTES: Record<EventFieldName, number> = {
+  timestamp: 14, dataset: 3, metric: 20, producer: 38, source: 11, value: 8, tags: 24, location: 30, geohash: 10, elevation: 3, tsReceived: 14,
+};
+
+export interface ExportListFilter {
+  statusIn?: ExportStatus[] | null;
+  nameRegex?: string | null;
+  requestedOnGte?: number | null;
+  requestedOnLt?: number | null;
+}

@@ -1,0 +1,102 @@
+import { DataSource } from 'typeorm';
+import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
+
+export interface Claim {
+  id: string;
+  attempt: number;
+  userId: string;
+  params: string;
+}
+
+/**
+ * The export queue lives in the data_export table. Claims are compare-and-set updates on (id, attempt),
+ * so two workers can never both win the same export, on SQLite and MySQL alike; every later write is
+ * guarded by the attempt, so a worker that lost its lease cannot overwrite the attempt that took over.
+ */
+export class ExportQueue {
+  constructor(private readonly ds: DataSource) {}
+
+  private repo() {
+    return this.ds.getRepository(DataExportEntity);
+  }
+
+  /**
+   * Queue order: oldest first, but a user who already has an export generating waits behind users who
+   * have none, so one user's batch does not hold everyone else back.
+   */
+  static order<T extends { userId: string; requestedOn: number; id: string }>(queued: T[], busyUsers: Set<string>): T[] {
+    return [...queued].sort(
+      (a, b) => Number(busyUsers.has(a.userId)) - Number(busyUsers.has(b.userId)) || a.requestedOn - b.requestedOn || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
+  }
+
+  async busyUsers(now = Date.now()): Promise<Set<string>> {
+    const rows: { userId: string }[] = await this.repo()
+      .createQueryBuilder('e')
+      .select('DISTINCT e.user_id', 'userId')
+      .where('e.status = :s AND e.lease_expires >= :now', { s: ExportStatus.GENERATING, now })
+      .getRawMany();
+    return new Set(rows.map((r) => r.userId));
+  }
+
+  /** Claims the next export: a queued one, or one whose worker stopped renewing its lease. */
+  async claim(owner: string, leaseMs: number): Promise<Claim | null> {
+    for (let tries = 0; tries < 5; tries++) {
+      const now = Date.now();
+      const candidates = await this.repo()
+        .createQueryBuilder('e')
+        .select(['e.id', 'e.userId', 'e.requestedOn', 'e.attempt', 'e.status'])
+        .where('e.status = :q OR (e.status = :g AND e.lease_expires < :now)', { q: ExportStatus.QUEUING, g: ExportStatus.GENERATING, now })
+        .orderBy('e.requested_on', 'ASC')
+        .addOrderBy('e.id', 'ASC')
+        .limit(100)
+        .getMany();
+      if (!candidates.length) return null;
+      const [next] = ExportQueue.order(candidates, await this.busyUsers(now));
+      const res = await this.repo()
+        .createQueryBuilder()
+        .update()
+        .set({
+          status: ExportStatus.GENERATING, attempt: next.attempt + 1, leaseOwner: owner, leaseExpires: now + leaseMs,
+          startedOn: now, updatedOn: now, recordsProcessed: 0, message: null,
+        })
+        .where('id = :id AND attempt = :attempt AND (status = :q OR (status = :g AND lease_expires < :now))', {
+          id: next.id, attempt: next.attempt, q: ExportStatus.QUEUING, g: ExportStatus.GENERATING, now,
+        })
+        .execute();
+      if (res.affected === 1) {
+        const row = await this.repo().findOneByOrFail({ id: next.id });
+        return { id: row.id, attempt: row.attempt, userId: row.userId, params: row.params };
+      }
+      // Another worker won this one; look again.
+    }
+    return null;
+  }
+
+  /** A write by the attempt that holds the export; false means it no longer does (cancelled, removed, taken over). */
+  async guardedUpdate(claim: Claim, changes: Partial<DataExportEntity>): Promise<boolean> {
+    const res = await this.repo()
+      .createQueryBuilder()
+      .update()
+      .set({ ...changes, updatedOn: Date.now() })
+      .where('id = :id AND attempt = :attempt AND status = :g', { id: claim.id, attempt: claim.attempt, g: ExportStatus.GENERATING })
+      .execute();
+    return res.affected === 1;
+  }
+
+  renew(claim: Claim, leaseMs: number, recordsProcessed?: number): Promise<boolean> {
+    return this.guardedUpdate(claim, { leaseExpires: Date.now() + leaseMs, ...(recordsProcessed === undefined ? {} : { recordsProcessed }) });
+  }
+
+  /** Hands an export back to the queue (graceful stop, transient fault). */
+  release(claim: Claim, message: string | null = null): Promise<boolean> {
+    return this.guardedUpdate(claim, { status: ExportStatus.QUEUING, leaseOwner: null, leaseExpires: null, recordsProcessed: 0, startedOn: null, message });
+  }
+
+  /** 1 = next to start, for each queued export, in the same order `claim` takes them. */
+  async queuePositions(): Promise<Map<string, number>> {
+    const queued = await this.repo().find({ select: ['id', 'userId', 'requestedOn'], where: { status: ExportStatus.QUEUING } });
+    const ordered = ExportQueue.order(queued, await this.busyUsers());
+    return new Map(ordered.map((e, i) => [e.id, i + 1]));
+  }
+}

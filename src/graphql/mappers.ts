@@ -1,0 +1,52 @@
+import { DatasetEntity, DatasetMetricEntity } from '../entities';
+import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
+import { ExportParams } from '../exports/params';
+import { Dataset } from './types/dataset.types';
+import { EventField, TimestampPrecision } from './types/enums';
+import { DataExport } from './types/export.types';
+
+export function toDataset(entity: DatasetEntity, metrics: DatasetMetricEntity[]): Dataset {
+  return {
+    id: String(entity.id),
+    name: entity.name,
+    description: entity.description,
+    metrics: metrics.map((m) => ({ id: m.metric, lastUpdate: m.lastUpdate })),
+  };
+}
+
+export function toDataExport(e: DataExportEntity): DataExport {
+  const params = JSON.parse(e.params) as ExportParams;
+  const finished = e.status === ExportStatus.COMPLETED;
+  return {
+    id: e.id,
+    name: e.name,
+    timestampPrecision: params.timestampPrecision as TimestampPrecision,
+    fields: params.fields as EventField[],
+    filter: params.filter,
+    from: params.from,
+    to: params.to,
+    limit: params.limit,
+    requestedOn: e.requestedOn,
+    userId: e.userId,
+    datasetIds: params.datasetIds,
+    metrics: params.metrics,
+    statusValue: {
+      status: e.status,
+      recordsEstimate: e.recordsEstimate,
+      recordsProcessed: e.recordsProcessed,
+      queuePosition: null,
+      startedOn: e.startedOn,
+      message: e.message,
+    },
+    resultValue: finished
+      ? {
+          completedOn: e.completedOn,
+          expiresOn: e.expiresOn,
+          sizeInBytes: e.sizeBytes,
+          compressedSizeInBytes: e.compressedSize,
+          sha256: e.sha256,
+          truncated: e.truncated,
+        }
+      : null,
+  };
+}

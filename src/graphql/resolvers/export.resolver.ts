@@ -1,0 +1,84 @@
+import { Arg, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { ExportStatus } from '../../entities/data-export.entity';
+import { Context } from '../context';
+import { envelope } from '../envelope';
+import { toDataExport, toDataset } from '../mappers';
+import { Dataset } from '../types/dataset.types';
+import {
+  CreateExportInput, DataExport, DataExportResult, DataExportStatus, DataRange, DownloadLinkResponse, ExportEstimate, ExportMutation,
+  ExportResponse,
+} from '../types/export.types';
+import { User } from '../types/user.types';
+
+@Resolver(() => DataExport)
+export class ExportResolver {
+  @Mutation(() => ExportResponse)
+  createExport(@Ctx() ctx: Context, @Arg('input', () => CreateExportInput) input: CreateExportInput): Promise<ExportResponse> {
+    return envelope(async () => ({ item: toDataExport(await ctx.services.exports.create(ctx.user, input)) }), { item: null });
+  }
+
+  @Mutation(() => ExportResponse, { description: 'the name the export guide uses; the same as createExport' })
+  createStream(@Ctx() ctx: Context, @Arg('input', () => CreateExportInput) input: CreateExportInput): Promise<ExportResponse> {
+    return this.createExport(ctx, input);
+  }
+
+  @Mutation(() => ExportMutation)
+  onExport(@Arg('id', () => String) id: string): ExportMutation {
+    return { exportId: id };
+  }
+
+  @Query(() => ExportEstimate, { description: 'a dry run' })
+  estimateExport(@Ctx() ctx: Context, @Arg('input', () => CreateExportInput) input: CreateExportInput): Promise<ExportEstimate> {
+    return ctx.services.exports.estimate(ctx.user, input);
+  }
+
+  @FieldResolver(() => User)
+  async user(@Root() root: DataExport, @Ctx() ctx: Context): Promise<User> {
+    // Only the owner ever sees an export, so the owner is the caller.
+    return { id: ctx.user.id, email: ctx.user.email };
+  }
+
+  @FieldResolver(() => DataRange)
+  async dataRange(@Root() root: DataExport, @Ctx() ctx: Context): Promise<DataRange> {
+    const datasets: Dataset[] = [];
+    for (const id of root.datasetIds) {
+      const d = await ctx.services.datasets.findById(id);
+      if (d) datasets.push(toDataset(d, await ctx.services.datasets.metrics(id)));
+    }
+    return { datasets, metrics: root.metrics };
+  }
+
+  @FieldResolver(() => DataExportStatus)
+  async status(@Root() root: DataExport, @Ctx() ctx: Context): Promise<DataExportStatus> {
+    if (root.statusValue.status !== ExportStatus.QUEUING) return root.statusValue;
+    ctx.queuePositions ??= ctx.services.queue.queuePositions();
+    return { ...root.statusValue, queuePosition: (await ctx.queuePositions).get(root.id) ?? null };
+  }
+
+  @FieldResolver(() => DataExportResult, { nullable: true })
+  result(@Root() root: DataExport): DataExportResult | null {
+    return root.resultValue;
+  }
+}
+
+@Resolver(() => ExportMutation)
+export class ExportMutationResolver {
+  @FieldResolver(() => ExportResponse)
+  cancel(@Root() root: ExportMutation, @Ctx() ctx: Context): Promise<ExportResponse> {
+    return envelope(async () => ({ item: toDataExport(await ctx.services.exports.cancel(ctx.user, root.exportId)) }), { item: null });
+  }
+
+  @FieldResolver(() => ExportResponse)
+  remove(@Root() root: ExportMutation, @Ctx() ctx: Context): Promise<ExportResponse> {
+    return envelope(async () => ({ item: toDataExport(await ctx.services.exports.remove(ctx.user, root.exportId)), message: `export ${root.exportId} removed` }), { item: null });
+  }
+
+  @FieldResolver(() => DownloadLinkResponse)
+  createDownloadLink(@Root() root: ExportMutation, @Ctx() ctx: Context): Promise<DownloadLinkResponse> {
+    return envelope(async () => {
+      const row = await ctx.services.exports.get(ctx.user, root.exportId);
+      ctx.services.exports.assertDownloadable(row);
+      return ctx.services.downloadLinks.create(row.id);
+    }, { link: null, expiresOn: null });
+  }
+}

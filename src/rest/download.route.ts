@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { Request, Response, Router } from 'express';
+import { ErrorCode, SluiceError } from '../errors';
+import { Services } from '../graphql/context';
+import { DataExportEntity } from '../entities/data-export.entity';
+import { requireUser } from './auth';
+import { sendError } from './http-error';
+
+function acceptsGzip(req: Request): boolean {
+  const header = String(req.headers['accept-encoding'] ?? '');
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.trim().split(';');
+    const q = params.map((p) => /^\s*q=([\d.]+)/.exec(p)).find(Boolean);
+    return (coding.trim() === 'gzip' || coding.trim() === '*') && (!q || Number(q[1]) > 0);
+  });
+}
+
+function fileNameOf(row: DataExportEntity): string {
+  const base = (row.name ?? row.id).replace(/[\\/:*?"<>|\r\n]+/g, '_').trim() || row.id;
+  return base.toLowerCase().endsWith('.csv') ? base : `${base}.csv`;
+}
+
+/** Ascii fallback plus RFC 5987 UTF-8 name, so non-ASCII export names survive in browsers. */
+function contentDisposition(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]/g, '_').replace(/"/g, "'");
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+/** GET/HEAD of a finished export: the stored gzip passed through, or decompressed on the fly. */
+export function downloadRoute(services: Services): Router {
+  const router = Router();
+  router.all('/api/v3/data/exports/:id', async (req: Request, res: Response) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      sendError(res, new SluiceError(ErrorCode.BAD_REQUEST, `${req.method} is not supported here: use GET or HEAD`));
+      return;
+    }
+    const id = String(req.params.id);
+    try {
+      let row: DataExportEntity | null;
+      if (typeof req.query.token === 'string' && !req.headers.authorization) {
+        await services.downloadLinks.verify(id, req.query.token);
+        row = await services.ds.getRepository(DataExportEntity).findOneBy({ id });
+        if (!row) throw new SluiceError(ErrorCode.NOT_FOUND, `export ${id} not found`);
+      } else {
+        row = await services.exports.get(await requireUser(req, services.users), id);
+      }
+      services.exports.assertDownloadable(row);
+      const filePath = services.exports.filePath(row);
+      let stat: fs.Stats;
+      try {
+        stat = fs.statSync(filePath);
+      } catch {
+        throw new SluiceError(ErrorCode.GONE, `the file of export ${id} is no longer there; export again`);
+      }
+      const gzip = acceptsGzip(req);
+      res.setHeader('Content-Type', 'text/csv; charset=utf-8');
+      res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row)));
+      res.setHeader('Vary', 'Accept-Encoding');
+      res.setHeader('Cache-Control', 'private, no-store');
+      if (row.sha256) res.setHeader('ETag', `"${row.sha256}${gzip ? '-gz' : ''}"`);
+      if (gzip) {
+        res.setHeader('Content-Encoding', 'gzip');
+        res.setHeader('Content-Length', String(stat.size));
+      } else {
+        res.setHeader('Content-Length', String(row.sizeBytes));
+      }
+      if (req.method === 'HEAD') {
+        res.status(200).end();
+        return;
+      }
+      res.status(200);
+      const file = fs.createReadStream(filePath, { highWaterMark: 256 * 1024 });
+      await (gzip ? pipeline(file, res) : pipeline(file, zlib.createGunzip(), res));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away
+      sendError(res, err);
+    }
+  });
+  return router;
+}

@@ -1,0 +1,92 @@
+import http from 'node:http';
+import path from 'node:path';
+import { ApolloServer } from '@apollo/server';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import { GraphQLError, GraphQLFormattedError } from 'graphql';
+import { SluiceError } from './errors';
+import { logger } from './logger';
+import { bearerToken, Context, Services } from './graphql/context';
+import { complexityPlugin, depthLimitRule } from './graphql/limits';
+import { buildSluiceSchema } from './graphql/schema';
+import { downloadRoute } from './rest/download.route';
+import { healthRoute } from './rest/health.route';
+import { bodyErrorHandler, ingestRoute } from './rest/ingest.route';
+import { sendError } from './rest/http-error';
+
+export const GRAPHQL_PATHS = ['/graphql', '/api/v3/catalog/graphql'];
+
+/** Expected errors keep their words and code; anything else is masked so no stack or SQL leaks. */
+export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const original = unwrapResolverError(error);
+  if (original instanceof SluiceError) {
+    return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { code: original.code } };
+  }
+  if (original instanceof GraphQLError || !(original instanceof Error)) return formatted;
+  logger.error({ err: original }, 'unexpected error in a resolver');
+  return { message: 'internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+}
+
+function unauthenticated(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+}
+
+export interface RunningServer {
+  httpServer: http.Server;
+  close(): Promise<void>;
+}
+
+/** The HTTP side: GraphQL on both paths, REST routes, health, and the web page. */
+export async function startServer(services: Services): Promise<RunningServer> {
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+  const schema = await buildSluiceSchema();
+  const apollo = new ApolloServer<Context>({
+    schema,
+    formatError,
+    validationRules: [depthLimitRule],
+    includeStacktraceInErrorResponses: false,
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), complexityPlugin(schema)],
+  });
+  await apollo.start();
+
+  app.use(healthRoute(services.ds));
+  app.use(downloadRoute(services));
+  app.use(ingestRoute(services));
+  app.use(
+    GRAPHQL_PATHS,
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }): Promise<Context> => {
+        const header = req.headers.authorization;
+        if (!header) throw unauthenticated('missing Authorization header: send "Authorization: Bearer <token>"');
+        const token = bearerToken(header);
+        if (!token) throw unauthenticated('the Authorization header must be "Bearer <token>"');
+        const user = await services.users.authenticate(token);
+        if (!user) throw unauthenticated('the token is not valid: create one with `npx sluice token create --email <you>`');
+        return { user, services };
+      },
+    }),
+  );
+  app.use(express.static(path.join(__dirname, '..', '..', 'src', 'web'), { index: 'index.html' }));
+  app.use(bodyErrorHandler(services.config.ingestMaxBytes));
+  app.use((req: express.Request, res: express.Response) => {
+    res.status(404).json({ error: { status: 404, message: `no route ${req.method} ${req.path}` } });
+  });
+  app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => sendError(res, err));
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(services.config.port, resolve);
+  });
+  return {
+    httpServer,
+    close: async () => {
+      await apollo.stop();
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    },
+  };
+}
