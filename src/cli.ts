@@ -4,7 +4,9 @@ import { ConfigError, describeSettings, loadConfig } from './config';
 import { openDatabase } from './db/data-source';
 import { Permission } from './entities/dataset-member.entity';
 import { SluiceError } from './errors';
+import { serve } from './main';
 import { createServices } from './services';
+import { runWorker } from './worker';
 
 const USAGE = `Usage: npx sluice <command> [options]   (answers are JSON on stdout)
 
@@ -62,8 +64,8 @@ async function run(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n${describeSettings()}\n`);
     return;
   }
-  if (command === 'serve') return (await import('./main')).serve();
-  if (command === 'worker') return (await import('./worker')).runWorker();
+  if (command === 'serve') return serve();
+  if (command === 'worker') return runWorker();
 
   const config = loadConfig();
   if (command === 'migrate') {

@@ -2,6 +2,7 @@ import { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from './config';
 import { ensureDemo } from './demo';
 import { ExportWorker } from './exports/export-worker';
+import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
 import { startServer } from './server';
 import { createServices } from './services';
@@ -11,6 +12,9 @@ export async function serve(): Promise<void> {
   const config = loadConfigOrExit();
   const services = await createServices(config);
   const worker = config.exportWorkers > 0 ? new ExportWorker(services.ds, config, services.exportEvents) : null;
+  const bridge = new ExportChangeBridge(services.ds, services.exportEvents, config.redisUrl);
+  await bridge.startPublishing();
+  await bridge.startReceiving();
   const server = await startServer(services);
   const port = (server.httpServer.address() as AddressInfo).port;
   logger.info({ port, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@'), worker: Boolean(worker) }, 'sluice listening');
@@ -24,6 +28,7 @@ export async function serve(): Promise<void> {
     logger.info({ signal }, 'stopping: finishing in-flight requests');
     await worker?.stop();
     await server.close();
+    await bridge.stop();
     await services.ds.destroy();
     process.exit(0);
   };

@@ -5,7 +5,10 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
 import { GraphQLError, GraphQLFormattedError } from 'graphql';
+import { UserEntity } from './entities/user.entity';
 import { SluiceError } from './errors';
 import { logger } from './logger';
 import { bearerToken, Context, Services } from './graphql/context';
@@ -71,6 +74,35 @@ export async function startServer(services: Services): Promise<RunningServer> {
       },
     }),
   );
+  const wss = new WebSocketServer({ noServer: true });
+  httpServer.on('upgrade', (req, socket, head) => {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (!GRAPHQL_PATHS.includes(pathname)) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+  const wsServer = useServer<Record<string, unknown>, { user?: UserEntity }>(
+    {
+      schema,
+      // The token travels in connection_init; a bad one closes the socket with 4401 and a reason.
+      onConnect: async (ctx) => {
+        const raw = ctx.connectionParams?.Authorization ?? ctx.connectionParams?.authorization;
+        const token = typeof raw === 'string' ? (bearerToken(raw) ?? (/^\S+$/.test(raw) ? raw : null)) : null;
+        const user = token ? await services.users.authenticate(token) : null;
+        if (!user) {
+          ctx.extra.socket.close(4401, token ? 'Unauthorized: the token is not valid' : 'Unauthorized: send {"Authorization":"Bearer <token>"} in connection_init');
+          return false;
+        }
+        ctx.extra.user = user;
+        return true;
+      },
+      context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services }),
+    },
+    wss,
+  );
+
   app.use(express.static(path.join(__dirname, '..', '..', 'src', 'web'), { index: 'index.html' }));
   app.use(bodyErrorHandler(services.config.ingestMaxBytes));
   app.use((req: express.Request, res: express.Response) => {
@@ -85,6 +117,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
   return {
     httpServer,
     close: async () => {
+      await wsServer.dispose();
       await apollo.stop();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
     },

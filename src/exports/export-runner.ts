@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { once } from 'node:events';
 import zlib from 'node:zlib';
+import Database from 'better-sqlite3';
+import mysql from 'mysql2';
 import { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from '../db/data-source';
 import { csvWriter } from './csv';
 import { buildExportQuery } from './export-query';
@@ -36,7 +38,6 @@ interface Store {
 async function openStore(databaseUrl: string): Promise<Store> {
   const dialect: Dialect = dialectOf(databaseUrl);
   if (dialect === 'sqlite') {
-    const Database = (await import('better-sqlite3')).default;
     const db = new Database(sqliteFile(databaseUrl), { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 5000');
     registerSqliteFunctions(db);
@@ -56,7 +57,6 @@ async function openStore(databaseUrl: string): Promise<Store> {
       close: async () => void db.close(),
     };
   }
-  const mysql = await import('mysql2');
   const conn = mysql.createConnection({ ...mysqlConnectionOptions(databaseUrl), supportBigNumbers: true, bigNumberStrings: false });
   const query = <T>(sql: string, params: unknown[]) =>
     new Promise<T>((resolve, reject) => conn.query(sql, params, (err, res) => (err ? reject(err) : resolve(res as T))));

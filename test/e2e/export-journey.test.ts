@@ -218,18 +218,18 @@ describe(`the export journey on ${STORE}`, () => {
     const before = await recordCount(alice.token);
     const bad = await ingest(datasetId, [{ metric: 'temperature::number', value: 1 }, { metric: 'temperature::number', value: 'warm' }], alice.token);
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error.message).toMatch(/^event 1: value "warm" is not a number/);
+    expect(((await bad.json()) as any).error.message).toMatch(/^event 1: value "warm" is not a number/);
     const badMetric = await ingest(datasetId, [{ metric: 'temperature', value: 1 }], alice.token);
-    expect((await badMetric.json()).error.message).toMatch(/event 0: metric "temperature" must be "name::type"/);
+    expect(((await badMetric.json()) as any).error.message).toMatch(/event 0: metric "temperature" must be "name::type"/);
     const notJson = await ingest(datasetId, null, alice.token, '[{"metric": ');
     expect(notJson.status).toBe(400);
-    expect((await notJson.json()).error.message).toMatch(/not valid JSON/);
+    expect(((await notJson.json()) as any).error.message).toMatch(/not valid JSON/);
     const notArray = await ingest(datasetId, { metric: 'temperature::number' }, alice.token);
-    expect((await notArray.json()).error.message).toMatch(/JSON array/);
+    expect(((await notArray.json()) as any).error.message).toMatch(/JSON array/);
     const big = Array.from({ length: 5000 }, (_, i) => ({ timestamp: T0 + i, metric: 'temperature::number', value: i, source: 'x'.repeat(40) }));
     const tooLarge = await ingest(datasetId, big, alice.token);
     expect(tooLarge.status).toBe(413);
-    expect((await tooLarge.json()).error).toMatchObject({ status: 413, message: expect.stringMatching(/INGEST_MAX_BYTES/) });
+    expect(((await tooLarge.json()) as any).error).toMatchObject({ status: 413, message: expect.stringMatching(/INGEST_MAX_BYTES/) });
     expect(await recordCount(alice.token)).toBe(before);
   });
 
