@@ -2,7 +2,7 @@
  * Three projects: pure unit tests, and the e2e suite twice, once per store (DB=sqlite|mysql).
  * `npm test` builds first: the e2e tests start the real compiled server.
  */
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const tsJest = ['ts-jest', { diagnostics: false }];
 const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
 
 module.exports = {

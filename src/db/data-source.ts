@@ -48,10 +48,11 @@ export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
       },
     };
   }
-  const my = mysqlConnectionOptions(databaseUrl);
+  const { user, ...my } = mysqlConnectionOptions(databaseUrl);
   return {
     type: 'mysql',
     ...my,
+    username: user,
     entities: ENTITIES,
     migrations: MIGRATIONS,
     synchronize: false,

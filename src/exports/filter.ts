@@ -12,10 +12,10 @@
  *   a JSON value of the operand's type there (`_exists` there means present and not JSON null).
  * - Strings compare exactly (case and trailing spaces count) and order by code point.
  * - `timestamp` and `tsReceived` operands are epoch milliseconds (fractions allowed) against µs columns.
- * - `_regex` is JavaScript syntax with the `u` and `s` flags (`.` matches newlines too), tried on SQLite
- *   through `sluice_regexp` (registerSqliteFunctions) and on MariaDB as PCRE2. `$` means the very end on
- *   both (PCRE's `$` would also match before a final newline, so it is sent as `\z`). Stay in the common
- *   subset: `\s` and `\w` classes and fixed-length lookbehinds behave the same only on ASCII text.
+ * - `_regex` is JavaScript syntax with the `u` and `s` flags (`.` matches newlines too), run on SQLite
+ *   through `sluice_regexp` (registerSqliteFunctions) and on MariaDB as PCRE2, rewritten where the two read
+ *   the same text differently (see pcrePattern). Left to users: Unicode property names and lookbehinds that
+ *   PCRE2 does not know (variable length).
  */
 import type { Database } from 'better-sqlite3';
 
@@ -373,17 +373,38 @@ function jsRegex(pattern: string, ci: boolean): RegExp {
   return re;
 }
 
-/** The pattern as MariaDB's PCRE2 should see it: `$` -> `\z`; forms PCRE reads differently are refused. */
+// MariaDB runs PCRE2 with Unicode classes (UCP), JavaScript's `u` mode keeps \d \w \b to ASCII and has its
+// own \s: spelling these classes out makes MariaDB match exactly what JavaScript matches.
+const WORD = 'A-Za-z0-9_';
+const CLASSES: Record<string, string> = {
+  d: '0-9',
+  w: WORD,
+  s: '\\t\\n\\x{0B}\\f\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}',
+};
+const BOUNDARY = `(?:(?<=[${WORD}])(?![${WORD}])|(?<![${WORD}])(?=[${WORD}]))`;
+const NOT_BOUNDARY = `(?:(?<=[${WORD}])(?=[${WORD}])|(?<![${WORD}])(?![${WORD}]))`;
+
+/**
+ * The pattern (already valid for JavaScript) as MariaDB's PCRE2 must see it to match the same strings:
+ * `$` -> `\z` (PCRE's `$` also matches before a final newline), \d \w \s \b and their negations spelled
+ * out, `\v` (PCRE: any vertical space) -> VT. The few forms PCRE reads differently are refused.
+ */
 function pcrePattern(pattern: string, where: string): string {
   let out = '';
   let inClass = false;
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];
     if (c === '\\') {
-      const next = pattern[i + 1];
+      const next = pattern[++i];
       if (next === 'u') fail(`${where}: \\u escapes are not portable, write the character itself`);
-      out += c + next;
-      i++;
+      if ('dws'.includes(next)) out += inClass ? CLASSES[next] : `[${CLASSES[next]}]`;
+      else if ('DWS'.includes(next)) {
+        if (inClass) fail(`${where}: \\${next} inside [...] is not supported`);
+        out += `[^${CLASSES[next.toLowerCase()]}]`;
+      } else if (next === 'b' && !inClass) out += BOUNDARY;
+      else if (next === 'B') out += NOT_BOUNDARY; // JavaScript refuses \B inside a class
+      else if (next === 'v') out += '\\x{0B}';
+      else out += c + next;
       continue;
     }
     if (inClass) {
