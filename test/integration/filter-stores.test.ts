@@ -57,7 +57,7 @@ class Rand {
 const STRINGS = [
   '', 'a', 'A', 'a ', 'ab', 'abc', 'Abc', 'abc\n', 'b', 'héllo', 'HÉLLO', 'Straße', 'ß', '日本語', '日本', '😀', '😀x',
   'x😀', '\ue000', 'line1\nline2', 'tab\there', 'quote"s', "apo's", 'back\\slash', '100', '5', '%_', 'a%b', 'a_b',
-  '  lead', 'é', 'e\u0301', 'zz', 'sensor-1',
+  '  lead', 'é', 'e\u0301', 'zz', 'sensor-1', 'nb\u00a0sp', '\ufeffbom', 'nel\u0085', 'ls\u2028x', '\u212a', 'ſ', 'ü_1',
 ];
 const NUMBERS = [0, 1, -1, 1.5, -2.25, 0.1, 0.30000000000000004, 1e21, 1e-7, 123456789.125, 42, 7, 1000, -0.5, 3, 5, 100];
 const METRICS = ['temp::number', 'Temp::number', 'count::number', 'label::string', 'name::string', 'é::string', 'flag::boolean', 'doc::json', 'cfg::json'];
@@ -70,6 +70,7 @@ const KEYS = ['a', 'b', 'c', 'A', 'n1', 'x_y'];
 const REGEXES = [
   '^a', 'a$', 'b', '^$', 'A', '^[a-z]+$', '\\d', '[0-9]+', 'é', '^日', '😀', 'e.l', '^.$', '^..$', 'sensor-1$', 'x|y',
   '\\n', '.\\n', 'l+o', 'HÉ', '^s.*1', 'a\\s', '"', '\\\\', '[%_]', '(ab)+', '^\\w+$', 'ß', 'c$', '\\.', '^(?:u|c)1$',
+  '\\s', '\\S+$', '^\\W', '\\D', '[\\w]$', '[\\s\\d]', '\\bab', '\\Bb', 'a\\b', '\\v', 'k', '^s', 'ü\\w', '^\\p{L}+$',
 ];
 
 function jsonValue(r: Rand, depth: number): unknown {
