@@ -2,7 +2,8 @@
  * Three projects: pure unit tests, and the e2e suite twice, once per store (DB=sqlite|mysql).
  * `npm test` builds first: the e2e tests start the real compiled server.
  */
-const tsJest = ['ts-jest', { diagnostics: false }];
+// Tests are transpiled file by file (fast); `npm run build` type-checks everything first.
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.jest.json', diagnostics: false }];
 const common = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
 
 module.exports = {

@@ -29,6 +29,11 @@ export function valueText(value: unknown): string | null {
   return JSON.stringify(value);
 }
 
+/** A json metric's value is always stored as JSON text, so a JSON string stays a quoted string. */
+function jsonText(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -106,7 +111,7 @@ export function eventToRow(raw: unknown, datasetId: number, precision: InputPrec
   }
 
   return [
-    datasetId, ts, raw.metric, valueNum, valueText(value), optionalString(raw.source, 'source'), tags, lat, lng,
+    datasetId, ts, raw.metric, valueNum, type === 'json' ? jsonText(value) : valueText(value), optionalString(raw.source, 'source'), tags, lat, lng,
     lat === null || lng === null ? null : encodeGeohash(lat, lng), optionalNumber(raw.elevation, 'elevation'),
     producerUser, producerClient, receivedMicros,
   ];

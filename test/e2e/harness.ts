@@ -208,3 +208,51 @@ export function parseCsv(text: string): string[][] {
   }
   return rows;
 }
+
+import { Client, createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+
+/** A graphql-ws client for the server; `closed` resolves with the close code if the server closes it. */
+export function wsClient(server: TestServer, token: string | null, pathName = '/graphql'): { client: Client; closed: Promise<{ code: number; reason: string }> } {
+  let onClosed: (v: { code: number; reason: string }) => void = () => undefined;
+  const closed = new Promise<{ code: number; reason: string }>((r) => (onClosed = r));
+  const client = createClient({
+    url: `ws://127.0.0.1:${server.port}${pathName}`,
+    webSocketImpl: WebSocket,
+    connectionParams: token === null ? {} : { Authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+    lazy: true,
+    on: { closed: (e) => onClosed({ code: (e as { code: number }).code, reason: String((e as { reason: string }).reason) }) },
+  });
+  return { client, closed };
+}
+
+export interface Collected<T> {
+  messages: { at: number; data: T }[];
+  errors: unknown[];
+  /** Resolves when the server completes the subscription (or it errors). */
+  done: Promise<void>;
+  stop: () => void;
+}
+
+/** Subscribes and records every message with its arrival time. */
+export function collect<T = any>(client: Client, query: string, variables: Record<string, unknown> = {}): Collected<T> {
+  const out: Collected<T> = { messages: [], errors: [], done: Promise.resolve(), stop: () => undefined };
+  out.done = new Promise<void>((resolve) => {
+    out.stop = client.subscribe<T>(
+      { query, variables },
+      {
+        next: (value) => {
+          if (value.errors) out.errors.push(...value.errors);
+          if (value.data) out.messages.push({ at: Date.now(), data: value.data as T });
+        },
+        error: (err) => {
+          out.errors.push(err);
+          resolve();
+        },
+        complete: () => resolve(),
+      },
+    );
+  });
+  return out;
+}

@@ -70,7 +70,7 @@ const KEYS = ['a', 'b', 'c', 'A', 'n1', 'x_y'];
 const REGEXES = [
   '^a', 'a$', 'b', '^$', 'A', '^[a-z]+$', '\\d', '[0-9]+', 'é', '^日', '😀', 'e.l', '^.$', '^..$', 'sensor-1$', 'x|y',
   '\\n', '.\\n', 'l+o', 'HÉ', '^s.*1', 'a\\s', '"', '\\\\', '[%_]', '(ab)+', '^\\w+$', 'ß', 'c$', '\\.', '^(?:u|c)1$',
-  '\\s', '\\S+$', '^\\W', '\\D', '[\\w]$', '[\\s\\d]', '\\bab', '\\Bb', 'a\\b', '\\v', 'k', '^s', 'ü\\w', '^\\p{L}+$',
+  '\\s', '\\S+$', '^\\W', '\\D', '[\\w]$', '[\\s\\d]', '\\bab', '\\Bb', 'a\\b', '\\v', 'k', '^s', 'ü\\w', '^\\p{L}+$', '^.*$', '1.l', 's.x',
 ];
 
 function jsonValue(r: Rand, depth: number): unknown {
@@ -306,6 +306,10 @@ const filters: unknown[] = [
   { _or: [] },
   { _and: [] },
   { _not: { _or: [] } },
+  // sweeps over the pools where the stores are most likely to part ways: regex dialects, string order, tags
+  ...REGEXES.flatMap((p) => [{ value: { _regex: p } }, { 'value->a': { _regex: p, _options: 'i' } }, { source: { _regex: p, _options: 'i' } }]),
+  ...STRINGS.flatMap((s) => [{ value: { _gt: s } }, { value: { _eq: s } }, { 'value->b': { _lte: s } }, { source: { _startsWith: s } }]),
+  ...TAGS.map((t) => ({ tags: { _withTag: t } })),
   ...Array.from({ length: FILTER_COUNT }, () => genFilter(r, events)),
 ];
 const expected = filters.map((f) => {

@@ -1,0 +1,450 @@
+/**
+ * `npm run bench`: export speed against the mysql client, worker memory, server responsiveness while
+ * exports run, and download speed against `cat`. Prints figures, ratios and a markdown table, and
+ * writes bench/results/latest.json. It asserts nothing about time: it fails only on real errors.
+ *
+ *   npm run bench -- [--events N] [--runs R] [--database-url mysql://…] [--profile] [--keep]
+ *
+ * --events N        events in the bench dataset (default 5 000 000); seeded once, reused after
+ * --runs R          timed runs of each side of the export comparison (default 3)
+ * --database-url U  the MariaDB/MySQL bench database (default $BENCH_DATABASE_URL or
+ *                   mysql://root@127.0.0.1:3306/sluice_bench); created when missing
+ * --profile         run the memory phase's worker processes with `node --cpu-prof` and print
+ *                   the functions with the most self time
+ * --keep            keep the scratch directory (server and worker logs, export files, profiles)
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import mysql from 'mysql2/promise';
+import { format as formatSql } from 'mysql2';
+import { mysqlConnectionOptions } from '../src/db/data-source';
+import { csvWriter } from '../src/exports/csv';
+import { buildExportQuery } from '../src/exports/export-query';
+import { DEFAULT_FIELDS, ExportParams } from '../src/exports/params';
+import {
+  BenchError, CLI, Client, Proc, REPO, SERVER_MAIN, log, median, percentile, round, sampleMemory, readMemory,
+  sleep, sluiceCli, startProcess, stopAll, timeShell,
+} from './harness';
+import { summariseProfiles } from './profile';
+
+const GZIP_LEVEL = 6; // the level export-runner.ts writes with; the reference must use the same
+const LATENCY_REQUESTS = 200;
+const SMALL_EXPORT = 1_000_000;
+const MB = 1024 * 1024;
+const USERS = ['bench@sluice.bench', 'bench2@sluice.bench'];
+
+interface Options {
+  events: number;
+  runs: number;
+  databaseUrl: string;
+  profile: boolean;
+  keep: boolean;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      events: { type: 'string' },
+      runs: { type: 'string' },
+      'database-url': { type: 'string' },
+      profile: { type: 'boolean' },
+      keep: { type: 'boolean' },
+    },
+  });
+  const int = (name: string, raw: string | undefined, fallback: number) => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw.replace(/_/g, ''));
+    if (!Number.isInteger(n) || n < 1) throw new BenchError(`--${name} must be a positive whole number, not ${JSON.stringify(raw)}`);
+    return n;
+  };
+  const databaseUrl = values['database-url'] ?? process.env.BENCH_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/sluice_bench';
+  if (!/^(mysql|mariadb):\/\//.test(databaseUrl)) throw new BenchError(`the bench needs a MySQL/MariaDB database URL, not ${databaseUrl}`);
+  return { events: int('events', values.events, 5_000_000), runs: int('runs', values.runs, 3), databaseUrl, profile: Boolean(values.profile), keep: Boolean(values.keep) };
+}
+
+// ---------------------------------------------------------------- GraphQL operations
+
+interface ExportState {
+  status: { status: string; recordsProcessed: number; message: string | null };
+  result: { sizeInBytes: number; compressedSizeInBytes: number; sha256: string } | null;
+}
+
+async function createExport(client: Client, datasetId: number, name: string, limit?: number): Promise<string> {
+  const data = await client.graphql<{ createExport: { responseCode: string; message: string | null; item: { id: string } | null } }>(
+    'mutation ($input: CreateExportInput!) { createExport(input: $input) { responseCode message item { id } } }',
+    { input: { name, dataRange: { datasets: [String(datasetId)] }, ...(limit !== undefined ? { limit } : {}) } },
+  );
+  const r = data.createExport;
+  if (r.responseCode !== 'SUCCESS' || !r.item) throw new BenchError(`createExport: ${r.responseCode} ${r.message ?? ''}`);
+  return r.item.id;
+}
+
+async function exportState(client: Client, id: string): Promise<ExportState> {
+  const data = await client.graphql<{ me: { export: ExportState | null } }>(
+    'query ($id: String!) { me { export(id: $id) { status { status recordsProcessed message } result { sizeInBytes compressedSizeInBytes sha256 } } } }',
+    { id },
+  );
+  if (!data.me.export) throw new BenchError(`export ${id} has disappeared`);
+  return data.me.export;
+}
+
+/** Polls until the export reaches one of `wanted`; a FAILED or CANCELLED export that was not wanted is an error. */
+async function waitForStatus(client: Client, id: string, wanted: string[], pollMs: number): Promise<ExportState> {
+  for (;;) {
+    const state = await exportState(client, id);
+    const status = state.status.status;
+    if (wanted.includes(status)) return state;
+    if (status === 'FAILED' || status === 'CANCELLED') throw new BenchError(`export ${id} ${status}: ${state.status.message ?? 'no message'}`);
+    await sleep(pollMs);
+  }
+}
+
+async function exportMutation(client: Client, id: string, action: 'cancel' | 'remove'): Promise<void> {
+  const data = await client.graphql<{ onExport: Record<string, { responseCode: string; message: string | null }> }>(
+    `mutation ($id: String!) { onExport(id: $id) { ${action} { responseCode message } } }`,
+    { id },
+  );
+  const r = data.onExport[action];
+  if (r.responseCode !== 'SUCCESS') throw new BenchError(`${action} of export ${id}: ${r.responseCode} ${r.message ?? ''}`);
+}
+
+async function meLatencies(client: Client, count: number): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await client.graphql('{ me { id } }');
+    ms.push(performance.now() - started);
+  }
+  return ms;
+}
+
+// ---------------------------------------------------------------- bench database
+
+interface Fixture {
+  datasetId: number;
+  tokens: string[];
+  seededNow: boolean;
+}
+
+async function prepareDatabase(opts: Options, env: NodeJS.ProcessEnv): Promise<Fixture> {
+  const conn = mysqlConnectionOptions(opts.databaseUrl);
+  const server = await mysql.createConnection({ host: conn.host, port: conn.port, user: conn.user, password: conn.password });
+  await server.query(`CREATE DATABASE IF NOT EXISTS \`${conn.database.replace(/`/g, '``')}\``);
+  await server.end();
+  sluiceCli(['migrate'], env);
+
+  const db = await mysql.createConnection(conn);
+  try {
+    const tokens: string[] = [];
+    const userIds: string[] = [];
+    for (const email of USERS) {
+      const [rows] = await db.query<mysql.RowDataPacket[]>('SELECT id FROM `user` WHERE email = ?', [email]);
+      const answer = rows.length ? sluiceCli(['token', 'create', '--email', email], env) : sluiceCli(['user', 'create', '--email', email], env);
+      tokens.push(String(answer.token));
+      const [again] = await db.query<mysql.RowDataPacket[]>('SELECT id FROM `user` WHERE email = ?', [email]);
+      userIds.push(String(again[0].id));
+    }
+    // Exports left by an earlier, interrupted run would be picked up by this run's workers.
+    await db.query('DELETE FROM data_export WHERE user_id IN (?)', [userIds]);
+
+    const name = `bench-${opts.events}`;
+    const [datasets] = await db.query<mysql.RowDataPacket[]>('SELECT id FROM dataset WHERE name = ? ORDER BY id LIMIT 1', [name]);
+    const datasetId = datasets.length ? Number(datasets[0].id) : Number(sluiceCli(['dataset', 'create', '--name', name, '--owner', USERS[0]], env).id);
+    sluiceCli(['dataset', 'grant', '--dataset', String(datasetId), '--email', USERS[1], '--permission', 'READ'], env);
+
+    const [counted] = await db.query<mysql.RowDataPacket[]>('SELECT COUNT(*) AS n FROM event WHERE dataset_id = ?', [datasetId]);
+    const present = Number(counted[0].n);
+    let seededNow = false;
+    if (present === opts.events) {
+      log(`dataset ${name} (id ${datasetId}) already holds ${present} events: reusing it`);
+    } else {
+      if (present > 0) {
+        log(`dataset ${name} holds ${present} events, not ${opts.events}: emptying it`);
+        await db.query('DELETE FROM event WHERE dataset_id = ?', [datasetId]);
+      }
+      log(`seeding ${opts.events} events into dataset ${name} (id ${datasetId}) with \`sluice seed\`…`);
+      const started = performance.now();
+      const res = sluiceCli(['seed', '--dataset', String(datasetId), '--events', String(opts.events)], env);
+      if (Number(res.inserted) !== opts.events) throw new BenchError(`sluice seed inserted ${String(res.inserted)}, not ${opts.events}`);
+      log(`seeded in ${round((performance.now() - started) / 1000, 1)} s`);
+      seededNow = true;
+    }
+    return { datasetId, tokens, seededNow };
+  } finally {
+    await db.end();
+  }
+}
+
+/** The SELECT an export of the whole dataset with default settings runs, with its parameters inlined. */
+function exportSelect(datasetId: number): string {
+  const params: ExportParams = {
+    datasetIds: [datasetId], metrics: null, timestampPrecision: 'MILLISECONDS', fields: [...DEFAULT_FIELDS], filter: null,
+    from: null, to: null, limit: null, header: true, timestampFormat: 'EPOCH', timeZone: 'UTC', excelSafe: false, maxRecords: 50_000_000,
+  };
+  const query = buildExportQuery(params, csvWriter(params).columns, 'mysql');
+  return formatSql(query.select, query.params as Parameters<typeof formatSql>[1]);
+}
+
+// ---------------------------------------------------------------- processes
+
+async function startServer(label: string, env: NodeJS.ProcessEnv, scratch: string): Promise<{ proc: Proc; baseUrl: string }> {
+  const proc = startProcess(label, [SERVER_MAIN], env, path.join(scratch, `${label}.log`));
+  const line = await proc.waitForLine(/sluice listening/);
+  const port = Number(/"port":(\d+)/.exec(line)?.[1]);
+  if (!port) throw new BenchError(`${label}: could not read the port from: ${line}`);
+  return { proc, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+async function startWorker(label: string, env: NodeJS.ProcessEnv, scratch: string, profileDir: string | null): Promise<Proc> {
+  const flags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const proc = startProcess(label, [...flags, CLI, 'worker'], env, path.join(scratch, `${label}.log`));
+  await proc.waitForLine(/export worker started/);
+  return proc;
+}
+
+function exportFile(exportsDir: string, id: string): string {
+  const name = fs.readdirSync(exportsDir).find((f) => f.startsWith(`${id}.`) && f.endsWith('.csv.gz'));
+  if (!name) throw new BenchError(`the file of export ${id} is not in ${exportsDir}`);
+  return path.join(exportsDir, name);
+}
+
+// ---------------------------------------------------------------- the phases
+
+async function responsiveness(clients: Client[], datasetId: number) {
+  const [a, b] = clients;
+  await meLatencies(a, 20); // warm-up: JIT, connection pool
+  const idle = await meLatencies(a, LATENCY_REQUESTS);
+  log(`idle: p50 ${round(percentile(idle, 50))} ms, p99 ${round(percentile(idle, 99))} ms`);
+
+  const ids = [await createExport(a, datasetId, 'bench busy A'), await createExport(b, datasetId, 'bench busy B')];
+  await Promise.all(ids.map((id, i) => waitForStatus(clients[i], id, ['GENERATING'], 20)));
+  const before = await Promise.all(ids.map((id, i) => exportState(clients[i], id)));
+  const busy = await meLatencies(a, LATENCY_REQUESTS);
+  const after = await Promise.all(ids.map((id, i) => exportState(clients[i], id)));
+  const covered = after.every((s) => s.status.status === 'GENERATING');
+  log(`two exports generating: p50 ${round(percentile(busy, 50))} ms, p99 ${round(percentile(busy, 99))} ms` +
+    ` (records processed during the window: ${before.map((s, i) => after[i].status.recordsProcessed - s.status.recordsProcessed).join(' + ')})`);
+  if (!covered) log('warning: an export finished before the 200 requests did; the busy figures cover part of the window only');
+  for (const [i, id] of ids.entries()) {
+    await exportMutation(clients[i], id, 'cancel').catch(() => undefined); // COMPLETED already is fine
+    await waitForStatus(clients[i], id, ['CANCELLED', 'COMPLETED'], 50);
+    await exportMutation(clients[i], id, 'remove');
+  }
+  await sleep(1000); // let the cancelled threads wind down before anything is timed
+  return { idle, busy, covered };
+}
+
+async function exportSpeed(opts: Options, client: Client, datasetId: number, scratch: string, env: NodeJS.ProcessEnv) {
+  const conn = mysqlConnectionOptions(opts.databaseUrl);
+  const refEnv = { ...env, BENCH_SQL: exportSelect(datasetId), BENCH_OUT: path.join(scratch, 'reference.tsv.gz'), ...(conn.password ? { MYSQL_PWD: conn.password } : {}) };
+  const mysqlArgs = [
+    '--batch', '--quick', '--skip-column-names', '--default-character-set=utf8mb4',
+    '-h', conn.host, '-P', String(conn.port), '-u', conn.user, conn.database,
+  ].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const reference = async () => {
+    const seconds = await timeShell(`mysql ${mysqlArgs} -e "$BENCH_SQL" | gzip -${GZIP_LEVEL} > "$BENCH_OUT"`, refEnv);
+    return { seconds, compressedBytes: fs.statSync(refEnv.BENCH_OUT).size };
+  };
+  const sluice = async (run: number) => {
+    const started = performance.now();
+    const id = await createExport(client, datasetId, `bench speed ${run}`);
+    const state = await waitForStatus(client, id, ['COMPLETED'], 50);
+    const seconds = (performance.now() - started) / 1000;
+    if (state.status.recordsProcessed !== opts.events) throw new BenchError(`export ${id} wrote ${state.status.recordsProcessed} records, not ${opts.events}`);
+    return { id, seconds, result: state.result! };
+  };
+
+  log(`reference: mysql ${opts.events} rows | gzip -${GZIP_LEVEL} (warm-up run, not counted)…`);
+  await reference();
+  const refRuns: { seconds: number; compressedBytes: number }[] = [];
+  const sluiceRuns: Awaited<ReturnType<typeof sluice>>[] = [];
+  for (let run = 1; run <= opts.runs; run++) {
+    const r = await reference();
+    refRuns.push(r);
+    log(`run ${run}/${opts.runs} reference: ${round(r.seconds)} s (${round(opts.events / r.seconds, 0)} rows/s)`);
+    const s = await sluice(run);
+    sluiceRuns.push(s);
+    log(`run ${run}/${opts.runs} sluice:    ${round(s.seconds)} s (${round(opts.events / s.seconds, 0)} rows/s)`);
+    if (run < opts.runs) await exportMutation(client, s.id, 'remove'); // the last one is kept for the download phase
+  }
+  fs.rmSync(refEnv.BENCH_OUT, { force: true });
+  return { refRuns, sluiceRuns, kept: sluiceRuns[sluiceRuns.length - 1] };
+}
+
+async function download(client: Client, id: string, file: string, runs: number) {
+  const size = fs.statSync(file).size;
+  const cat = () => timeShell('cat "$BENCH_FILE" > /dev/null', { ...process.env, BENCH_FILE: file });
+  const get = async () => {
+    const r = await client.download(`/api/v3/data/exports/${id}`);
+    if (r.bytes !== size) throw new BenchError(`download of ${id} gave ${r.bytes} bytes, the stored file has ${size}`);
+    if (r.encoding !== 'gzip') throw new BenchError(`download of ${id} came with Content-Encoding ${r.encoding ?? 'none'}, not gzip`);
+    return r.seconds;
+  };
+  await cat(); // warm the page cache for both sides
+  await get();
+  const catSeconds: number[] = [];
+  const getSeconds: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    getSeconds.push(await get());
+    catSeconds.push(await cat());
+  }
+  return { size, catSeconds, getSeconds };
+}
+
+async function memory(opts: Options, client: Client, datasetId: number, env: NodeJS.ProcessEnv, scratch: string, profileDir: string | null) {
+  const one = async (label: string, limit: number | undefined, expected: number) => {
+    const worker = await startWorker(label, env, scratch, profileDir);
+    try {
+      await sleep(500);
+      const baseline = readMemory(worker.pid);
+      const sampler = sampleMemory(worker.pid, 50);
+      const started = performance.now();
+      const id = await createExport(client, datasetId, `bench ${label}`, limit);
+      const state = await waitForStatus(client, id, ['COMPLETED'], 200);
+      const seconds = (performance.now() - started) / 1000;
+      const m = sampler.stop();
+      if (state.status.recordsProcessed !== expected) throw new BenchError(`export ${id} wrote ${state.status.recordsProcessed} records, not ${expected}`);
+      await exportMutation(client, id, 'remove');
+      const figures = {
+        events: expected, seconds: round(seconds), baselineMb: round((baseline?.rssKb ?? NaN) / 1024, 1),
+        peakRssMb: round(m.hwmKb / 1024, 1), maxSampledRssMb: round(m.maxRssKb / 1024, 1), samples: m.samples,
+      };
+      log(`${label}: ${expected} events in ${figures.seconds} s, worker VmHWM ${figures.peakRssMb} MB (baseline ${figures.baselineMb} MB)`);
+      return figures;
+    } finally {
+      await worker.stop();
+    }
+  };
+  const small = Math.min(SMALL_EXPORT, opts.events);
+  return {
+    small: await one('worker-1M', small, small),
+    large: await one('worker-full', undefined, opts.events),
+  };
+}
+
+// ---------------------------------------------------------------- report
+
+function verdict(met: boolean): string {
+  return met ? 'met' : '**not met**';
+}
+
+const num = (x: number) => Math.round(x).toLocaleString('en-US').replace(/,/g, ' ');
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (!fs.existsSync(SERVER_MAIN)) throw new BenchError('dist/ is missing: run `npm run build` first (npm run bench does)');
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  const exportsDir = path.join(scratch, 'exports');
+  const profileDir = opts.profile ? path.join(scratch, 'profiles') : null;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, DATABASE_URL: opts.databaseUrl, EXPORTS_DIR: exportsDir, PORT: '0', SLUICE_DEMO: '0', LOG_LEVEL: 'info',
+  };
+  let failed = true;
+  try {
+    log(`bench database ${opts.databaseUrl.replace(/\/\/[^@]*@/, '//***@')}, ${opts.events} events, scratch ${scratch}`);
+    const fixture = await prepareDatabase(opts, env);
+
+    // Phases 1-3 on a server with its in-process worker, two exports at once (the defaults).
+    const s1 = await startServer('server', { ...env, EXPORT_WORKERS: '1', EXPORT_CONCURRENCY: '2' }, scratch);
+    const clients = fixture.tokens.map((t) => new Client(s1.baseUrl, t));
+    log('responsiveness: 200 sequential `{ me { id } }`, idle and then while two exports generate…');
+    const latency = await responsiveness(clients, fixture.datasetId);
+    log(`export speed: ${opts.runs} runs each, alternating reference and sluice…`);
+    const speed = await exportSpeed(opts, clients[0], fixture.datasetId, scratch, env);
+    log('download: GET (gzip passed through) against cat of the stored file…');
+    const dl = await download(clients[0], speed.kept.id, exportFile(exportsDir, speed.kept.id), Math.max(opts.runs, 5));
+    await exportMutation(clients[0], speed.kept.id, 'remove');
+    await s1.proc.stop();
+
+    // Phase 4: a server without a worker, and a fresh `sluice worker` process per measured export.
+    log('memory: a separate `sluice worker` process per export, sampling /proc/<pid>/status…');
+    const s2 = await startServer('server-noworker', { ...env, EXPORT_WORKERS: '0' }, scratch);
+    const mem = await memory(opts, new Client(s2.baseUrl, fixture.tokens[0]), fixture.datasetId, { ...env, EXPORT_CONCURRENCY: '1' }, scratch, profileDir);
+    await s2.proc.stop();
+
+    const refMedian = median(speed.refRuns.map((r) => r.seconds));
+    const sluiceMedian = median(speed.sluiceRuns.map((r) => r.seconds));
+    const exportRowsPerSec = opts.events / sluiceMedian;
+    const referenceRowsPerSec = opts.events / refMedian;
+    const catMBps = dl.size / MB / median(dl.catSeconds);
+    const getMBps = dl.size / MB / median(dl.getSeconds);
+    const rssGrowth = mem.large.peakRssMb / mem.small.peakRssMb - 1;
+    const results = {
+      date: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGb: round(os.totalmem() / 1024 ** 3, 1), node: process.version, platform: `${os.platform()} ${os.release()}` },
+      events: opts.events,
+      runs: opts.runs,
+      exportRowsPerSec: Math.round(exportRowsPerSec),
+      referenceRowsPerSec: Math.round(referenceRowsPerSec),
+      exportRatio: round(exportRowsPerSec / referenceRowsPerSec, 3),
+      peakRssMb1M: mem.small.peakRssMb,
+      peakRssMb5M: mem.large.peakRssMb,
+      p50MsIdle: round(percentile(latency.idle, 50)),
+      p99MsIdle: round(percentile(latency.idle, 99)),
+      p50MsBusy: round(percentile(latency.busy, 50)),
+      p99MsBusy: round(percentile(latency.busy, 99)),
+      downloadRatio: round(getMBps / catMBps, 3),
+      detail: {
+        exportSeconds: speed.sluiceRuns.map((r) => round(r.seconds, 3)),
+        referenceSeconds: speed.refRuns.map((r) => round(r.seconds, 3)),
+        exportCsvBytes: speed.kept.result.sizeInBytes,
+        exportGzipBytes: speed.kept.result.compressedSizeInBytes,
+        referenceGzipBytes: speed.refRuns[speed.refRuns.length - 1].compressedBytes,
+        memory: mem,
+        rssGrowthLargeVsSmall: round(rssGrowth, 3),
+        busyWindowFullyCovered: latency.covered,
+        maxMsIdle: round(Math.max(...latency.idle)),
+        maxMsBusy: round(Math.max(...latency.busy)),
+        download: { bytes: dl.size, getMBps: round(getMBps, 1), catMBps: round(catMBps, 1), getSeconds: dl.getSeconds.map((s) => round(s, 4)), catSeconds: dl.catSeconds.map((s) => round(s, 4)) },
+        seededThisRun: fixture.seededNow,
+      },
+      bars: {
+        exportRatio: { bar: '>= 0.6', met: exportRowsPerSec / referenceRowsPerSec >= 0.6 },
+        peakRss: { bar: '<= 250 MB at the full export and within 10% of the 1M figure', met: mem.large.peakRssMb <= 250 && Math.abs(rssGrowth) <= 0.1 },
+        p99MsBusy: { bar: '<= 50 ms', met: percentile(latency.busy, 99) <= 50 },
+        downloadRatio: { bar: '>= 0.5', met: getMBps / catMBps >= 0.5 },
+      },
+    };
+    const out = path.join(REPO, 'bench', 'results', 'latest.json');
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+
+    const m = results.machine;
+    const table = [
+      `Sluice bench, ${num(opts.events)} events, ${results.date.slice(0, 10)} (${m.cpus} CPUs, ${m.memoryGb} GB, Node ${m.node}; medians of ${opts.runs} runs)`,
+      '',
+      '| measure | figure | bar | verdict |',
+      '|---|---|---|---|',
+      `| export speed: Sluice vs \`mysql \\| gzip -${GZIP_LEVEL}\` | ${num(exportRowsPerSec)} vs ${num(referenceRowsPerSec)} rows/s = **${results.exportRatio}×** | ≥ 0.6× | ${verdict(results.bars.exportRatio.met)} |`,
+      `| worker peak RSS, ${num(mem.small.events)} events | ${mem.small.peakRssMb} MB | | |`,
+      `| worker peak RSS, ${num(mem.large.events)} events | ${mem.large.peakRssMb} MB (${rssGrowth >= 0 ? '+' : ''}${round(rssGrowth * 100, 1)}% vs ${num(mem.small.events)}) | ≤ 250 MB, within 10% | ${verdict(results.bars.peakRss.met)} |`,
+      `| \`{ me { id } }\` p50 / p99, idle | ${results.p50MsIdle} / ${results.p99MsIdle} ms | | |`,
+      `| \`{ me { id } }\` p50 / p99, two exports generating | ${results.p50MsBusy} / ${results.p99MsBusy} ms | p99 ≤ 50 ms | ${verdict(results.bars.p99MsBusy.met)} |`,
+      `| download (gzip passed through) vs \`cat\` | ${round(getMBps, 0)} vs ${round(catMBps, 0)} MB/s = **${results.downloadRatio}×** | ≥ 0.5× | ${verdict(results.bars.downloadRatio.met)} |`,
+    ].join('\n');
+    process.stdout.write(`\n${table}\n\nwritten to ${path.relative(process.cwd(), out) || out}\n`);
+
+    if (profileDir) process.stdout.write(`\n${summariseProfiles(profileDir)}\nprofiles kept in ${profileDir}\n`);
+    failed = false;
+  } finally {
+    await stopAll();
+    if (opts.keep || opts.profile || failed) log(`scratch directory kept: ${scratch}`);
+    else fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping the bench's processes`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof BenchError ? err.message : (err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
