@@ -125,6 +125,24 @@ export function timeShell(script: string, env: NodeJS.ProcessEnv): Promise<numbe
   });
 }
 
+/** Runs a bash script and returns what it printed on stdout. */
+export function shellOutput(script: string, env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', `set -euo pipefail\n${script}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      children.delete(child);
+      if (code === 0) resolve(out);
+      else reject(new BenchError(`command failed (exit ${code}): ${script.split('\n')[0]}\n${err.trim()}`));
+    });
+  });
+}
+
 // ---------------------------------------------------------------- HTTP and GraphQL
 
 export class Client {

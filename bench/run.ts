@@ -26,7 +26,7 @@ import { buildExportQuery } from '../src/exports/export-query';
 import { DEFAULT_FIELDS, ExportParams } from '../src/exports/params';
 import {
   BenchError, CLI, Client, Proc, REPO, SERVER_MAIN, log, median, percentile, round, sampleMemory, readMemory,
-  sleep, sluiceCli, startProcess, stopAll, timeShell,
+  shellOutput, sleep, sluiceCli, startProcess, stopAll, timeShell,
 } from './harness';
 import { summariseProfiles } from './profile';
 
@@ -277,7 +277,12 @@ async function exportSpeed(opts: Options, client: Client, datasetId: number, scr
 
 async function download(client: Client, id: string, file: string, runs: number) {
   const size = fs.statSync(file).size;
-  const cat = () => timeShell('cat "$BENCH_FILE" > /dev/null', { ...process.env, BENCH_FILE: file });
+  // Timed inside the shell, so bash's own start-up is not counted against cat.
+  const cat = async () => {
+    const out = await shellOutput('s=$EPOCHREALTIME; cat "$BENCH_FILE" > /dev/null; e=$EPOCHREALTIME; echo "$s $e"', { ...process.env, BENCH_FILE: file });
+    const [s, e] = out.trim().replace(/,/g, '.').split(' ').map(Number);
+    return e - s;
+  };
   const get = async () => {
     const r = await client.download(`/api/v3/data/exports/${id}`);
     if (r.bytes !== size) throw new BenchError(`download of ${id} gave ${r.bytes} bytes, the stored file has ${size}`);

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { createConnection } from 'mysql2/promise';
 import { DataSource } from 'typeorm';
 import { nowMicros } from '../clock';
@@ -71,7 +72,7 @@ export function* syntheticRows(opts: SeedOptions, from: number, count: number): 
   }
 }
 
-const SEED_BATCH = 5000;
+const LOAD_CHUNK = 100_000;
 
 /** Bulk-loads synthetic events: large multi-row statements, several in flight on MySQL. */
 export async function seedEvents(ds: DataSource, databaseUrl: string, opts: SeedOptions): Promise<number> {
@@ -84,32 +85,57 @@ export async function seedEvents(ds: DataSource, databaseUrl: string, opts: Seed
     });
     for (let from = 0; from < opts.events; from += 100_000) insertMany(from, Math.min(100_000, opts.events - from));
   } else {
-    const parallel = 3;
-    const connections = await Promise.all(Array.from({ length: parallel }, () => createConnection({ ...mysqlConnectionOptions(databaseUrl) })));
-    try {
-      let next = 0;
-      const claim = () => {
-        const from = next;
-        next += SEED_BATCH;
-        return from < opts.events ? from : undefined;
-      };
-      await Promise.all(
-        connections.map(async (conn) => {
-          for (let from = claim(); from !== undefined; from = claim()) {
-            const count = Math.min(SEED_BATCH, opts.events - from);
-            const rows = [...syntheticRows(opts, from, count)];
-            // Formatted client-side into one text statement: far cheaper than a prepared statement with 70 000 parameters.
-            await conn.query(`INSERT INTO event (${EVENT_COLUMNS.join(',')}) VALUES ?`, [rows]);
-          }
-        }),
-      );
-    } finally {
-      await Promise.all(connections.map((c) => c.end()));
-    }
+    await loadDataInfile(databaseUrl, opts);
   }
   // Metrics cycle with the row index, so the last rows name every metric at its newest timestamp.
   const tail = Math.min(opts.events, Math.max(opts.metrics ?? 5, METRIC_KINDS.length));
   const last = [...syntheticRows(opts, opts.events - tail, tail)];
   await new DatasetService(ds).touchMetrics(opts.datasetId, lastUpdates(last));
   return opts.events;
+}
+
+/** LOAD DATA's text format: tab-separated, \\N for NULL, backslash escapes. */
+function tsvCell(v: string | number | null): string {
+  if (v === null) return '\\N';
+  if (typeof v === 'number') return String(v);
+  return v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+}
+
+/**
+ * MySQL/MariaDB bulk path: LOAD DATA LOCAL INFILE fed from a generator stream, in chunks so each
+ * transaction stays a manageable size. The server parses the rows itself, far faster than INSERTs.
+ */
+async function loadDataInfile(databaseUrl: string, opts: SeedOptions): Promise<void> {
+  let next = 0;
+  // Two loads in flight keep both the generator here and the server's parser busy.
+  const loader = async () => {
+    let range = { from: 0, count: 0 };
+    const conn = await createConnection({ ...mysqlConnectionOptions(databaseUrl), infileStreamFactory: () => tsvStream(opts, range.from, range.count) });
+    try {
+      while (next < opts.events) {
+        range = { from: next, count: Math.min(LOAD_CHUNK, opts.events - next) };
+        next += range.count;
+        await conn.query(`LOAD DATA LOCAL INFILE 'seed.tsv' INTO TABLE event CHARACTER SET utf8mb4 (${EVENT_COLUMNS.join(',')})`);
+      }
+    } finally {
+      await conn.end();
+    }
+  };
+  await Promise.all([loader(), loader()]);
+}
+
+function tsvStream(opts: SeedOptions, from: number, count: number): Readable {
+  return Readable.from(
+    (function* () {
+      let lines: string[] = [];
+      for (const row of syntheticRows(opts, from, count)) {
+        lines.push(row.map(tsvCell).join('\t'));
+        if (lines.length === 2000) {
+          yield Buffer.from(`${lines.join('\n')}\n`);
+          lines = [];
+        }
+      }
+      if (lines.length) yield Buffer.from(`${lines.join('\n')}\n`);
+    })(),
+  );
 }

@@ -56,7 +56,8 @@ export function buildExportQuery(params: ExportParams, columns: string[], dialec
   const whereSql = where.join(' AND ');
   return {
     select: `SELECT ${columns.join(', ')} FROM event WHERE ${whereSql} ORDER BY ts, id LIMIT ${rowLimit}`,
-    count: `SELECT COUNT(*) AS n FROM (SELECT 1 FROM event WHERE ${whereSql} LIMIT ${rowLimit}) AS limited`,
+    // A plain COUNT walks the index; wrapping it in a LIMITed derived table makes MariaDB materialise it.
+    count: `SELECT COUNT(*) AS n FROM event WHERE ${whereSql}`,
     params: args,
     rowLimit,
     capApplies,

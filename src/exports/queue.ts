@@ -1,5 +1,10 @@
 import { DataSource } from 'typeorm';
-import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
+import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/data-export.entity';
+
+export interface UserActivity {
+  busy: Set<string>;
+  lastDone: Map<string, number>;
+}
 
 export interface Claim {
   id: string;
@@ -21,22 +26,35 @@ export class ExportQueue {
   }
 
   /**
-   * Queue order: oldest first, but a user who already has an export generating waits behind users who
-   * have none, so one user's batch does not hold everyone else back.
+   * Queue order: first in, first out, but fair between users. An export's turn comes at the later of
+   * its own request and its user's last finished export: a user who already had a turn since asking
+   * goes behind those who asked meanwhile, and a user with an export generating goes behind everyone.
+   * So one user's batch never holds back another user's single export, and otherwise FIFO holds.
    */
-  static order<T extends { userId: string; requestedOn: number; id: string }>(queued: T[], busyUsers: Set<string>): T[] {
-    return [...queued].sort(
-      (a, b) => Number(busyUsers.has(a.userId)) - Number(busyUsers.has(b.userId)) || a.requestedOn - b.requestedOn || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-    );
+  static order<T extends { userId: string; requestedOn: number; id: string }>(queued: T[], users: UserActivity): T[] {
+    const turn = (e: T) => (users.busy.has(e.userId) ? Infinity : Math.max(e.requestedOn, users.lastDone.get(e.userId) ?? 0));
+    return [...queued].sort((a, b) => turn(a) - turn(b) || a.requestedOn - b.requestedOn || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  async busyUsers(now = Date.now()): Promise<Set<string>> {
-    const rows: { userId: string }[] = await this.repo()
+  /** Who has an export generating now, and when each queued user's last started export ended. */
+  async userActivity(userIds: string[], now = Date.now()): Promise<UserActivity> {
+    const busyRows: { userId: string }[] = await this.repo()
       .createQueryBuilder('e')
       .select('DISTINCT e.user_id', 'userId')
       .where('e.status = :s AND e.lease_expires >= :now', { s: ExportStatus.GENERATING, now })
       .getRawMany();
-    return new Set(rows.map((r) => r.userId));
+    const lastDone = new Map<string, number>();
+    if (userIds.length) {
+      const rows: { userId: string; last: string | number }[] = await this.repo()
+        .createQueryBuilder('e')
+        .select('e.user_id', 'userId')
+        .addSelect('MAX(e.updated_on)', 'last')
+        .where('e.user_id IN (:...users) AND e.status IN (:...done) AND e.started_on IS NOT NULL', { users: [...new Set(userIds)], done: TERMINAL_STATUSES })
+        .groupBy('e.user_id')
+        .getRawMany();
+      for (const r of rows) lastDone.set(r.userId, Number(r.last));
+    }
+    return { busy: new Set(busyRows.map((r) => r.userId)), lastDone };
   }
 
   /** Claims the next export: a queued one, or one whose worker stopped renewing its lease. */
@@ -52,7 +70,7 @@ export class ExportQueue {
         .limit(100)
         .getMany();
       if (!candidates.length) return null;
-      const [next] = ExportQueue.order(candidates, await this.busyUsers(now));
+      const [next] = ExportQueue.order(candidates, await this.userActivity(candidates.map((c) => c.userId), now));
       const res = await this.repo()
         .createQueryBuilder()
         .update()
@@ -96,7 +114,7 @@ export class ExportQueue {
   /** 1 = next to start, for each queued export, in the same order `claim` takes them. */
   async queuePositions(): Promise<Map<string, number>> {
     const queued = await this.repo().find({ select: ['id', 'userId', 'requestedOn'], where: { status: ExportStatus.QUEUING } });
-    const ordered = ExportQueue.order(queued, await this.busyUsers());
+    const ordered = ExportQueue.order(queued, await this.userActivity(queued.map((e) => e.userId)));
     return new Map(ordered.map((e, i) => [e.id, i + 1]));
   }
 }

@@ -235,6 +235,20 @@
 
   const rank = (status) => (status === 'QUEUING' ? 0 : status === 'GENERATING' ? 1 : 2);
 
+  /**
+   * Two subscriptions (and mutation answers) may report the same export, and their messages can cross:
+   * never step back from a finished state, nor, on the live path, to an earlier state or a smaller count
+   * of the same run. A list read is a fresh snapshot and may step back (an export requeued after a crash).
+   */
+  function isStale(prev, e, fromList) {
+    const before = rank(prev.status.status);
+    const now = rank(e.status.status);
+    if (before === 2) return now < 2;
+    if (fromList) return false;
+    if (now < before) return true;
+    return now === 1 && before === 1 && prev.status.startedOn === e.status.startedOn && e.status.recordsProcessed < prev.status.recordsProcessed;
+  }
+
   // ---- token --------------------------------------------------------------------------------------
 
   async function signIn(token) {
@@ -414,8 +428,14 @@
       }
       return;
     }
-    // Two subscriptions may report the same export; never step back from a later state.
-    if (prev && rank(prev.status.status) > rank(e.status.status)) return;
+    if (prev && isStale(prev, e, fromList)) {
+      // Keep what only the older message carried (subscriptions do not ask for the data range).
+      if (e.dataRange && !prev.dataRange) {
+        prev.dataRange = e.dataRange;
+        renderExport(prev);
+      }
+      return;
+    }
     const merged = { ...prev, ...e };
     state.exports.set(e.id, merged);
     if (!prev && !fromList) {
