@@ -52,6 +52,8 @@ export async function startServer(services: Services): Promise<RunningServer> {
     formatError,
     validationRules: [depthLimitRule],
     includeStacktraceInErrorResponses: false,
+    // main.ts owns shutdown (worker hand-back first); Apollo's own signal handler would race it and hang.
+    stopOnTerminationSignals: false,
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), complexityPlugin(schema)],
   });
   await apollo.start();

@@ -20,6 +20,8 @@ export interface RunnerJob {
   databaseUrl: string;
   params: ExportParams;
   tmpPath: string;
+  /** The count made when the export was queued; 0 means the runner counts. */
+  knownEstimate: number;
 }
 
 /** Rows formatted and written to gzip at a time: coalescing keeps gzip and csv-stringify efficient. */
@@ -112,9 +114,8 @@ export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => vo
   try {
     const writer = csvWriter(job.params);
     const query = buildExportQuery(job.params, writer.columns, dialectOf(job.databaseUrl));
-    const estimate = await store.count(query.count, query.params);
     const cap = query.capApplies ? query.rowLimit - 1 : query.rowLimit;
-    report({ type: 'estimate', records: Math.min(estimate, cap) });
+    if (!job.knownEstimate) report({ type: 'estimate', records: Math.min(await store.count(query.count, query.params), cap) });
 
     const hash = crypto.createHash('sha256');
     let size = 0;

@@ -101,9 +101,9 @@ export class ExportWorker {
   private begin(claim: Claim): void {
     this.removeStaleTemps(claim);
     const tmpPath = path.join(this.config.exportsDir, tmpFileName(claim.id, claim.attempt));
-    const job: RunnerJob = { databaseUrl: this.config.databaseUrl, params: JSON.parse(claim.params) as ExportParams, tmpPath };
+    const job: RunnerJob = { databaseUrl: this.config.databaseUrl, params: JSON.parse(claim.params) as ExportParams, tmpPath, knownEstimate: claim.recordsEstimate };
     const thread = new Worker(path.join(__dirname, 'runner-thread.js'), { workerData: job });
-    const run: Running = { claim, thread, tmpPath, processed: 0, estimate: null, stopped: false };
+    const run: Running = { claim, thread, tmpPath, processed: 0, estimate: claim.recordsEstimate || null, stopped: false };
     this.running.set(claim.id, run);
     this.events.changed(claim.id, claim.userId);
     logger.info({ export: claim.id, attempt: claim.attempt }, 'export started');

@@ -9,6 +9,7 @@ import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/d
 import { Permission } from '../entities/dataset-member.entity';
 import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
+import { logger } from '../logger';
 import { isValidTimeZone } from './csv';
 import { ExportEvents } from './export-events';
 import { buildExportQuery, recordCap } from './export-query';
@@ -145,7 +146,31 @@ export class ExportService {
     );
     this.events.changed(created.id, user.id);
     this.events.queued();
+    void this.fillEstimate(created, params);
     return created;
+  }
+
+  /** Counts in the background right after queuing, so the estimate is there before generation starts. */
+  private async fillEstimate(row: DataExportEntity, params: ExportParams): Promise<void> {
+    try {
+      const records = await this.countRecords(params);
+      const res = await this.ds
+        .getRepository(DataExportEntity)
+        .createQueryBuilder()
+        .update()
+        .set({ recordsEstimate: records, updatedOn: Date.now() })
+        .where('id = :id AND records_estimate = 0 AND status IN (:...active)', { id: row.id, active: ACTIVE })
+        .execute();
+      if (res.affected) this.events.changed(row.id, row.userId);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, export: row.id }, 'could not estimate an export');
+    }
+  }
+
+  private async countRecords(params: ExportParams): Promise<number> {
+    const query = buildExportQuery(params, ['ts'], dialectOf(this.config.databaseUrl));
+    const [{ n }] = await this.ds.query(query.count, query.params);
+    return Math.min(Number(n), recordCap(params).cap);
   }
 
   /** The user's own export; anyone else's does not exist. */
@@ -224,9 +249,7 @@ export class ExportService {
   /** A dry run: how many records and roughly how many bytes the export would have. */
   async estimate(user: UserEntity, req: ExportRequest): Promise<{ records: number; bytes: number }> {
     const params = await this.validate(user, req);
-    const query = buildExportQuery(params, ['ts'], dialectOf(this.config.databaseUrl));
-    const [{ n }] = await this.ds.query(query.count, query.params);
-    const records = Math.min(Number(n), recordCap(params).cap);
+    const records = await this.countRecords(params);
     // Average bytes of a CSV line, measured on the seeded data per field; a guide, not a promise.
     const perRecord = params.fields.reduce((sum, f) => sum + (FIELD_BYTES[f] ?? 16), 0);
     return { records, bytes: records * perRecord };

@@ -11,6 +11,8 @@ export interface Claim {
   attempt: number;
   userId: string;
   params: string;
+  /** Already counted when queued (0 if not yet): the runner then need not count again. */
+  recordsEstimate: number;
 }
 
 /**
@@ -84,7 +86,7 @@ export class ExportQueue {
         .execute();
       if (res.affected === 1) {
         const row = await this.repo().findOneByOrFail({ id: next.id });
-        return { id: row.id, attempt: row.attempt, userId: row.userId, params: row.params };
+        return { id: row.id, attempt: row.attempt, userId: row.userId, params: row.params, recordsEstimate: row.recordsEstimate };
       }
       // Another worker won this one; look again.
     }
