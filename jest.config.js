@@ -12,5 +12,7 @@ module.exports = {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/test/integration/**/*.test.ts'] },
     { ...common, displayName: 'e2e-sqlite', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], setupFiles: ['<rootDir>/test/e2e/use-sqlite.ts'] },
     { ...common, displayName: 'e2e-mysql', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], setupFiles: ['<rootDir>/test/e2e/use-mysql.ts'] },
+    // Fleet and fault tests on MariaDB: processes killed, paused and starved on purpose (npm run test:faults).
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'], setupFiles: ['<rootDir>/test/e2e/use-mysql.ts'] },
   ],
 };
