@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { nowMicros } from '../clock';
 import { badRequest } from '../errors';
 import { DatasetService } from './dataset.service';
+import { HourlyCounts } from './event-counts';
 import { EVENT_COLUMNS, EventRow, eventToRow, InputPrecision } from './events';
 
 /** Rows per INSERT statement: well under SQLite's and MySQL's placeholder limits. */
@@ -29,6 +30,7 @@ export class EventService {
         const batch = rows.slice(i, i + INSERT_BATCH);
         await m.query(insertSql(batch.length), batch.flat());
       }
+      await new HourlyCounts().addRows(rows).save(m, datasetId);
     });
     await this.datasets.touchMetrics(datasetId, lastUpdates(rows));
     return rows.length;

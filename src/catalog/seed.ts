@@ -5,8 +5,15 @@ import { nowMicros } from '../clock';
 import { mysqlConnectionOptions } from '../db/data-source';
 import { encodeGeohash } from '../exports/geohash';
 import { DatasetService } from './dataset.service';
+import { HourlyCounts } from './event-counts';
 import { EVENT_COLUMNS, EventRow, valueText } from './events';
 import { insertSql, lastUpdates } from './event.service';
+
+/** The seed's first timestamp (µs): fixed once per seed call, so rows and counts agree. */
+function seedStart(opts: SeedOptions): number {
+  opts.startMs ??= Math.floor(Date.now() - opts.events * (opts.intervalMs ?? 100));
+  return opts.startMs * 1000;
+}
 
 export interface SeedOptions {
   datasetId: number;
@@ -43,17 +50,30 @@ const METRIC_KINDS = [
 const STATUSES = ['ok', 'degraded', 'offline', 'maintenance, scheduled', 'says "hi"', 'température élevée'];
 const TAGS = ['indoor', 'outdoor', 'calibrated', 'battery', 'north', 'south'];
 
+/** The (metric, timestamp) of every event `syntheticRows` makes, cheaply, for the hourly counts. */
+function* syntheticKeys(opts: SeedOptions): Generator<[string, number]> {
+  const metricCount = Math.max(1, opts.metrics ?? 5);
+  const interval = (opts.intervalMs ?? 100) * 1000;
+  const start = seedStart(opts);
+  for (let i = 0; i < opts.events; i++) yield [metricName(metricCount, i), start + i * interval];
+}
+
+function metricName(metricCount: number, i: number): string {
+  const kind = METRIC_KINDS[i % Math.min(metricCount, METRIC_KINDS.length)];
+  return metricCount > METRIC_KINDS.length ? `${kind.name}_${i % metricCount}::${kind.type}` : `${kind.name}::${kind.type}`;
+}
+
 /** Makes `count` realistic sensor events starting at index `from`, ordered by time. */
 export function* syntheticRows(opts: SeedOptions, from: number, count: number): Generator<EventRow> {
   const metricCount = Math.max(1, opts.metrics ?? 5);
   const sourceCount = Math.max(1, opts.sources ?? 10);
   const interval = (opts.intervalMs ?? 100) * 1000;
-  const start = opts.startMs !== undefined ? opts.startMs * 1000 : nowMicros() - opts.events * interval;
+  const start = seedStart(opts);
   const received = nowMicros();
   const rand = mulberry32(opts.datasetId * 7919 + from);
   for (let i = from; i < from + count; i++) {
     const kind = METRIC_KINDS[i % Math.min(metricCount, METRIC_KINDS.length)];
-    const metric = metricCount > METRIC_KINDS.length ? `${kind.name}_${i % metricCount}::${kind.type}` : `${kind.name}::${kind.type}`;
+    const metric = metricName(metricCount, i);
     const s = i % sourceCount;
     let value: unknown;
     if (rand() < 0.01) value = null;
@@ -87,6 +107,9 @@ export async function seedEvents(ds: DataSource, databaseUrl: string, opts: Seed
   } else {
     await loadDataInfile(databaseUrl, opts);
   }
+  const counts = new HourlyCounts();
+  for (const [metric, ts] of syntheticKeys(opts)) counts.add(metric, ts);
+  await counts.save(ds.manager, opts.datasetId);
   // Metrics cycle with the row index, so the last rows name every metric at its newest timestamp.
   const tail = Math.min(opts.events, Math.max(opts.metrics ?? 5, METRIC_KINDS.length));
   const last = [...syntheticRows(opts, opts.events - tail, tail)];

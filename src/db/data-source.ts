@@ -4,8 +4,9 @@ import 'reflect-metadata';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { ENTITIES } from '../entities';
 import { Initial1763900000000 } from './migrations/1763900000000-initial';
+import { EventCounts1763900000001 } from './migrations/1763900000001-event-counts';
 
-export const MIGRATIONS = [Initial1763900000000];
+export const MIGRATIONS = [Initial1763900000000, EventCounts1763900000001];
 
 export type Dialect = 'sqlite' | 'mysql';
 

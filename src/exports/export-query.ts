@@ -13,52 +13,67 @@ export interface ExportQuery {
   capApplies: boolean;
 }
 
+export interface SqlPart {
+  sql: string;
+  params: unknown[];
+}
+
 /** How many rows an export may write, and whether the user's cap (not the request) is what stops it. */
 export function recordCap(params: ExportParams): { cap: number; capApplies: boolean } {
   const capApplies = params.limit === null || params.limit > params.maxRecords;
   return { cap: capApplies ? params.maxRecords : (params.limit as number), capApplies };
 }
 
+/** Epoch ms (API) to the µs the event table keeps; from and to both round up so ranges stay exact. */
+export const toMicros = (ms: number | null) => (ms === null ? null : Math.ceil(ms * 1000));
+
+/** `dataset_id IN (...)`: the condition on the leading column of the event index. */
+export function datasetCondition(params: ExportParams): SqlPart {
+  return { sql: `dataset_id IN (${params.datasetIds.map(() => '?').join(',')})`, params: [...params.datasetIds] };
+}
+
+/** The metric selectors (`name::type`, `*::type`) as one condition, or null for every metric. */
+export function metricCondition(params: ExportParams): SqlPart | null {
+  if (!params.metrics?.length) return null;
+  const exact = params.metrics.filter((m) => !m.startsWith('*::'));
+  const suffixes = params.metrics.filter((m) => m.startsWith('*::')).map((m) => m.slice(1));
+  const any: string[] = [];
+  const args: unknown[] = [];
+  if (exact.length) {
+    any.push(`metric IN (${exact.map(() => '?').join(',')})`);
+    args.push(...exact);
+  }
+  for (const suffix of suffixes) {
+    // Matching the suffix with substr keeps the comparison exact (LIKE is case-insensitive in SQLite).
+    any.push(`substr(metric, -${suffix.length}) = ?`);
+    args.push(suffix);
+  }
+  return { sql: `(${any.join(' OR ')})`, params: args };
+}
+
+/** The WHERE of an export over [fromMicros, toMicros), with or without its filter expression. */
+export function exportWhere(params: ExportParams, dialect: Dialect, range = { from: toMicros(params.from), to: toMicros(params.to) }, withFilter = true): SqlPart {
+  const parts: SqlPart[] = [datasetCondition(params)];
+  if (range.from !== null) parts.push({ sql: 'ts >= ?', params: [range.from] });
+  if (range.to !== null) parts.push({ sql: 'ts < ?', params: [range.to] });
+  const metrics = metricCondition(params);
+  if (metrics) parts.push(metrics);
+  if (withFilter) {
+    const filter = compileFilter(params.filter, dialect);
+    if (filter.sql !== '1=1') parts.push({ sql: `(${filter.sql})`, params: filter.params });
+  }
+  return { sql: parts.map((p) => p.sql).join(' AND '), params: parts.flatMap((p) => p.params) };
+}
+
 /** The one SELECT an export runs; the estimate counts with the same WHERE. */
 export function buildExportQuery(params: ExportParams, columns: string[], dialect: Dialect): ExportQuery {
-  const where: string[] = [`dataset_id IN (${params.datasetIds.map(() => '?').join(',')})`];
-  const args: unknown[] = [...params.datasetIds];
-  if (params.from !== null) {
-    where.push('ts >= ?');
-    args.push(Math.ceil(params.from * 1000));
-  }
-  if (params.to !== null) {
-    where.push('ts < ?');
-    args.push(Math.ceil(params.to * 1000));
-  }
-  if (params.metrics && params.metrics.length) {
-    const exact = params.metrics.filter((m) => !m.startsWith('*::'));
-    const types = params.metrics.filter((m) => m.startsWith('*::')).map((m) => m.slice(1));
-    const any: string[] = [];
-    if (exact.length) {
-      any.push(`metric IN (${exact.map(() => '?').join(',')})`);
-      args.push(...exact);
-    }
-    for (const suffix of types) {
-      // Matching the suffix with substr keeps the comparison exact (LIKE is case-insensitive in SQLite).
-      any.push(`substr(metric, -${suffix.length}) = ?`);
-      args.push(suffix);
-    }
-    where.push(`(${any.join(' OR ')})`);
-  }
-  const filter = compileFilter(params.filter, dialect);
-  if (filter.sql !== '1=1') {
-    where.push(`(${filter.sql})`);
-    args.push(...filter.params);
-  }
+  const where = exportWhere(params, dialect);
   const { cap, capApplies } = recordCap(params);
   const rowLimit = capApplies ? cap + 1 : cap;
-  const whereSql = where.join(' AND ');
   return {
-    select: `SELECT ${columns.join(', ')} FROM event WHERE ${whereSql} ORDER BY ts, id LIMIT ${rowLimit}`,
-    // A plain COUNT walks the index; wrapping it in a LIMITed derived table makes MariaDB materialise it.
-    count: `SELECT COUNT(*) AS n FROM event WHERE ${whereSql}`,
-    params: args,
+    select: `SELECT ${columns.join(', ')} FROM event WHERE ${where.sql} ORDER BY ts, id LIMIT ${rowLimit}`,
+    count: `SELECT COUNT(*) AS n FROM event WHERE ${where.sql}`,
+    params: where.params,
     rowLimit,
     capApplies,
   };

@@ -12,7 +12,8 @@ import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
 import { isValidTimeZone } from './csv';
 import { ExportEvents } from './export-events';
-import { buildExportQuery, recordCap } from './export-query';
+import { ExportEstimator } from './estimate';
+import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
 
@@ -52,13 +53,16 @@ class Mutex {
 
 export class ExportService {
   private readonly createLock = new Mutex();
+  private readonly estimator: ExportEstimator;
 
   constructor(
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly datasets: DatasetService,
     private readonly events: ExportEvents,
-  ) {}
+  ) {
+    this.estimator = new ExportEstimator(ds, dialectOf(config.databaseUrl));
+  }
 
   limitsOf(user: UserEntity): UsageLimits {
     const own = user.limits ? (JSON.parse(user.limits) as Partial<UsageLimits>) : {};
@@ -168,9 +172,8 @@ export class ExportService {
   }
 
   private async countRecords(params: ExportParams): Promise<number> {
-    const query = buildExportQuery(params, ['ts'], dialectOf(this.config.databaseUrl));
-    const [{ n }] = await this.ds.query(query.count, query.params);
-    return Math.min(Number(n), recordCap(params).cap);
+    const { records } = await this.estimator.count(params);
+    return Math.min(records, recordCap(params).cap);
   }
 
   /** The user's own export; anyone else's does not exist. */

@@ -1,0 +1,88 @@
+import { DataSource } from 'typeorm';
+import { MICROS_PER_HOUR } from '../catalog/event-counts';
+import { Dialect } from '../db/data-source';
+import { logger } from '../logger';
+import { datasetCondition, exportWhere, metricCondition, toMicros } from './export-query';
+import { compileFilter } from './filter';
+import { ExportParams } from './params';
+
+/** How long an exact filtered count may run on MySQL before a sampled estimate stands in. */
+const EXACT_BUDGET_MS = 600;
+const SAMPLE_ROWS = 20_000;
+
+function isEmptyFilter(filter: unknown): boolean {
+  return filter === null || filter === undefined || (typeof filter === 'object' && Object.keys(filter as object).length === 0);
+}
+
+/**
+ * Counts the records an export would have, fast on any size: whole hours come from the hourly counts
+ * that ingest and seed keep, only the partial hours at the edges are counted in the event table. With
+ * a filter the count is exact when it fits a time budget, else the unfiltered count times the share of
+ * a sample that passes the filter.
+ */
+export class ExportEstimator {
+  private mariadb?: Promise<boolean>;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly dialect: Dialect,
+  ) {}
+
+  async count(params: ExportParams): Promise<{ records: number; exact: boolean }> {
+    const unfiltered = await this.countUnfiltered(params);
+    if (isEmptyFilter(params.filter) || unfiltered === 0) return { records: unfiltered, exact: true };
+    const where = exportWhere(params, this.dialect);
+    const exact = await this.countWithin(`SELECT COUNT(*) AS n FROM event WHERE ${where.sql}`, where.params);
+    if (exact !== null) return { records: exact, exact: true };
+    const base = exportWhere(params, this.dialect, undefined, false);
+    const filter = compileFilter(params.filter, this.dialect);
+    const [row] = await this.ds.query(
+      `SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ${filter.sql} THEN 1 ELSE 0 END), 0) AS m FROM (SELECT * FROM event WHERE ${base.sql} LIMIT ${SAMPLE_ROWS}) AS sample`,
+      [...filter.params, ...base.params],
+    );
+    const share = Number(row.n) ? Number(row.m) / Number(row.n) : 0;
+    return { records: Math.round(unfiltered * share), exact: false };
+  }
+
+  /** Exact count of the range and metrics, ignoring the filter. */
+  private async countUnfiltered(params: ExportParams): Promise<number> {
+    const from = toMicros(params.from);
+    const to = toMicros(params.to);
+    const firstFull = from === null ? null : Math.ceil(from / MICROS_PER_HOUR);
+    const endFull = to === null ? null : Math.floor(to / MICROS_PER_HOUR);
+    const edge = (a: number | null, b: number | null) => this.countEvents(params, a, b);
+    if (firstFull !== null && endFull !== null && firstFull >= endFull) return edge(from, to); // within one or two partial hours
+    let total = 0;
+    if (from !== null && firstFull! * MICROS_PER_HOUR > from) total += await edge(from, firstFull! * MICROS_PER_HOUR);
+    if (to !== null && endFull! * MICROS_PER_HOUR < to) total += await edge(endFull! * MICROS_PER_HOUR, to);
+    const ds = datasetCondition(params);
+    const metrics = metricCondition(params);
+    const parts = [ds.sql, ...(firstFull === null ? [] : ['hour >= ?']), ...(endFull === null ? [] : ['hour < ?']), ...(metrics ? [metrics.sql] : [])];
+    const args = [...ds.params, ...(firstFull === null ? [] : [firstFull]), ...(endFull === null ? [] : [endFull]), ...(metrics?.params ?? [])];
+    const [row] = await this.ds.query(`SELECT COALESCE(SUM(n), 0) AS n FROM event_count WHERE ${parts.join(' AND ')}`, args);
+    return total + Number(row.n);
+  }
+
+  private async countEvents(params: ExportParams, from: number | null, to: number | null): Promise<number> {
+    const where = exportWhere(params, this.dialect, { from, to }, false);
+    const [row] = await this.ds.query(`SELECT COUNT(*) AS n FROM event WHERE ${where.sql}`, where.params);
+    return Number(row.n);
+  }
+
+  /** The count if it finishes within the budget (MySQL/MariaDB); SQLite counts fast enough to always finish. */
+  private async countWithin(sql: string, params: unknown[]): Promise<number | null> {
+    if (this.dialect === 'sqlite') return Number((await this.ds.query(sql, params))[0].n);
+    this.mariadb ??= this.ds.query('SELECT VERSION() AS v').then((r) => /mariadb/i.test(String(r[0].v)));
+    const limited = (await this.mariadb)
+      ? `SET STATEMENT max_statement_time = ${EXACT_BUDGET_MS / 1000} FOR ${sql}`
+      : sql.replace(/^SELECT /, `SELECT /*+ MAX_EXECUTION_TIME(${EXACT_BUDGET_MS}) */ `);
+    try {
+      return Number((await this.ds.query(limited, params))[0].n);
+    } catch (err) {
+      const code = (err as { code?: string; errno?: number }).errno;
+      if (code === 1969 || code === 3024) return null; // statement time exceeded
+      logger.warn({ err: (err as Error).message }, 'exact count failed; estimating from a sample');
+      return null;
+    }
+  }
+}
