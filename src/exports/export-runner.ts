@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import { once } from 'node:events';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -97,10 +98,24 @@ async function openStore(databaseUrl: string): Promise<Store> {
 }
 
 /**
+ * Export work is throughput work: on Linux this thread gets a lower scheduling priority (nice 10), so
+ * the server's event loop answers requests first when the cores are busy. Elsewhere it runs as is.
+ */
+function lowerThisThreadsPriority(): void {
+  try {
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, 10);
+  } catch {
+    // not Linux, or not permitted: the export runs at normal priority
+  }
+}
+
+/**
  * Query -> CSV -> gzip -> temporary file. Streams in batches and waits for gzip to drain, so memory
  * does not grow with the export. Runs inside a worker thread: the CSV work never blocks the server.
  */
 export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => void): Promise<void> {
+  lowerThisThreadsPriority();
   const store = await openStore(job.databaseUrl);
   const file = fs.createWriteStream(job.tmpPath, { flags: 'wx' });
   const gzip = zlib.createGzip({ level: GZIP_LEVEL });
