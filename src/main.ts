@@ -4,8 +4,15 @@ import { ensureDemo } from './demo';
 import { ExportWorker } from './exports/export-worker';
 import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
+import { markDraining } from './rest/health.route';
 import { startServer } from './server';
 import { createServices } from './services';
+
+/**
+ * How long a stopping server waits for in-flight requests (slow downloads) before closing; Apollo's own
+ * drain then gives them up to 10 s more, which keeps the whole stop within a typical 30 s kill grace.
+ */
+const DRAIN_GRACE_MS = 15_000;
 
 /** `npm start` / `sluice serve`: the HTTP server, with an in-process export worker unless EXPORT_WORKERS=0. */
 export async function serve(): Promise<void> {
@@ -21,15 +28,32 @@ export async function serve(): Promise<void> {
   if (config.demo) await ensureDemo(services, port);
   worker?.start();
 
+  // In-flight HTTP requests (downloads above all): a graceful stop waits for them.
+  let inFlight = 0;
+  let drained: () => void = () => undefined;
+  server.httpServer.on('request', (_req, res) => {
+    inFlight++;
+    res.once('close', () => {
+      if (--inFlight === 0) drained();
+    });
+  });
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping: finishing in-flight requests');
-    await worker?.stop();
+    logger.info({ signal, inFlight }, 'stopping: no new connections; finishing in-flight requests');
+    // Stop accepting first, and say not ready, so a load balancer moves new requests elsewhere.
+    markDraining();
+    server.httpServer.close();
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_GRACE_MS).unref());
+    const requestsDone = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve));
+    await Promise.all([worker?.stop(), Promise.race([requestsDone, grace])]);
+    if (inFlight > 0) logger.warn({ inFlight }, `requests still running after ${DRAIN_GRACE_MS / 1000} s; closing them`);
     await server.close();
     await bridge.stop();
     await services.ds.destroy();
+    logger.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -5,6 +5,9 @@ import { ExportWorker } from './exports/export-worker';
 import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
 
+/** A stop normally takes well under a second; past this, the process exits regardless. */
+const STOP_DEADLINE_MS = 8_000;
+
 /** `sluice worker`: an export worker process with no HTTP; any number may share one MySQL database. */
 export async function runWorker(): Promise<void> {
   const config = loadConfigOrExit();
@@ -18,10 +21,16 @@ export async function runWorker(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'worker stopping: handing running exports back to the queue');
+    logger.info({ signal, running: worker.activeCount }, 'worker stopping: handing running exports back to the queue');
+    // A database that does not answer must not keep the process from stopping: the leases cover what is left.
+    setTimeout(() => {
+      logger.error(`worker did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway (its exports are taken over when their leases run out)`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     await worker.stop();
     await bridge.stop();
     await ds.destroy();
+    logger.info('worker stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

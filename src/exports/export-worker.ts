@@ -11,12 +11,15 @@ import { ExportEvents } from './export-events';
 import { RunnerJob, RunnerMessage } from './export-runner';
 import { exportFileName, tmpFileName, tmpFilePrefix } from './files';
 import { ExportParams } from './params';
-import { Claim, ExportQueue } from './queue';
+import { Claim, ExportQueue, MAX_ATTEMPTS } from './queue';
+import type { RunnerFault } from './runner-thread';
 
 const POLL_MS = 500;
 /** How often a running export renews its lease and publishes progress: fast enough to see a cancel within a second. */
 const HEARTBEAT_MS = 250;
 const SWEEP_MS = 60_000;
+/** A runner thread that has reported its outcome but not exited after this long is terminated. */
+const THREAD_EXIT_GRACE_MS = 5_000;
 
 interface Running {
   claim: Claim;
@@ -24,7 +27,13 @@ interface Running {
   tmpPath: string;
   processed: number;
   estimate: number | null;
+  /** Set once the export's outcome is decided here (done, failed, halted): later messages are ignored. */
   stopped: boolean;
+  /** When the lease last renewed runs out: past it, another worker may own the export. */
+  leaseUntil: number;
+  /** The outcome's write (completed, failed, handed back); awaited before the slot is freed. */
+  outcome: Promise<void>;
+  exited: Promise<void>;
 }
 
 /**
@@ -38,7 +47,8 @@ export class ExportWorker {
   private pollTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
-  private filling = false;
+  private takeoverTimer?: NodeJS.Timeout;
+  private filling?: Promise<void>;
   private stopping = false;
 
   constructor(
@@ -66,10 +76,18 @@ export class ExportWorker {
     clearInterval(this.pollTimer);
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
+    clearTimeout(this.takeoverTimer);
+    await this.filling; // a claim still in flight is handed back by fill() itself
     await Promise.all(
       [...this.running.values()].map(async (run) => {
+        if (run.stopped) {
+          await run.outcome; // completing or failing already: let that write land
+          return;
+        }
         await this.halt(run);
-        await this.queue.release(run.claim).catch(() => false);
+        const released = await this.queue.release(run.claim).catch(() => false);
+        if (released) logger.info({ export: run.claim.id, attempt: run.claim.attempt }, 'export handed back to the queue');
+        else logger.warn({ export: run.claim.id, attempt: run.claim.attempt }, 'could not hand the export back; another worker takes it over when its lease runs out');
         this.events.changed(run.claim.id, run.claim.userId);
       }),
     );
@@ -81,21 +99,47 @@ export class ExportWorker {
 
   /** Claims exports until the worker is at its concurrency. */
   private fill(): void {
-    if (this.filling || this.stopping) return;
-    this.filling = true;
-    void (async () => {
-      try {
-        while (!this.stopping && this.running.size < this.config.exportConcurrency) {
-          const claim = await this.queue.claim(this.owner, this.config.exportLeaseMs);
-          if (!claim) break;
-          this.begin(claim);
+    if (this.filling || this.stopping || this.running.size >= this.config.exportConcurrency) return;
+    const filling = this.claimUntilFull();
+    this.filling = filling;
+    void filling.finally(() => {
+      if (this.filling === filling) this.filling = undefined;
+    });
+  }
+
+  private async claimUntilFull(): Promise<void> {
+    try {
+      while (!this.stopping && this.running.size < this.config.exportConcurrency) {
+        const claim = await this.queue.claim(this.owner, this.config.exportLeaseMs, (id, userId) => {
+          logger.warn({ export: id }, `export failed: out of attempts (${MAX_ATTEMPTS})`);
+          this.events.changed(id, userId);
+        });
+        if (!claim) {
+          await this.watchLeases();
+          break;
         }
-      } catch (err) {
-        logger.warn({ err }, 'could not claim an export');
-      } finally {
-        this.filling = false;
+        if (this.stopping) {
+          await this.queue.release(claim).catch(() => false);
+          break;
+        }
+        this.begin(claim);
       }
-    })();
+    } catch (err) {
+      logger.warn({ err }, 'could not claim an export');
+    }
+  }
+
+  /**
+   * With a slot free and nothing to claim: if another worker's lease runs out before the next poll, look
+   * again right then, so an export of a dead worker moves on within EXPORT_LEASE of its last heartbeat.
+   */
+  private async watchLeases(): Promise<void> {
+    const next = await this.queue.nextLeaseExpiry(this.owner);
+    if (next === null || this.stopping) return;
+    const wait = next + 1 - Date.now();
+    if (wait >= POLL_MS) return;
+    clearTimeout(this.takeoverTimer);
+    this.takeoverTimer = setTimeout(() => this.fill(), Math.max(20, wait));
   }
 
   private begin(claim: Claim): void {
@@ -103,29 +147,32 @@ export class ExportWorker {
     const tmpPath = path.join(this.config.exportsDir, tmpFileName(claim.id, claim.attempt));
     const job: RunnerJob = { databaseUrl: this.config.databaseUrl, params: JSON.parse(claim.params) as ExportParams, tmpPath, knownEstimate: claim.recordsEstimate };
     const thread = new Worker(path.join(__dirname, 'runner-thread.js'), { workerData: job });
-    const run: Running = { claim, thread, tmpPath, processed: 0, estimate: claim.recordsEstimate || null, stopped: false };
+    const run: Running = {
+      claim, thread, tmpPath, processed: 0, estimate: claim.recordsEstimate || null, stopped: false,
+      leaseUntil: Date.now() + this.config.exportLeaseMs, outcome: Promise.resolve(), exited: new Promise((resolve) => thread.once('exit', () => resolve())),
+    };
     this.running.set(claim.id, run);
     this.events.changed(claim.id, claim.userId);
     logger.info({ export: claim.id, attempt: claim.attempt }, 'export started');
 
-    let outcome: Promise<void> = Promise.resolve();
-    thread.on('message', (m: RunnerMessage | { type: 'error'; message: string; code?: string }) => {
+    thread.on('message', (m: RunnerMessage | RunnerFault) => {
       if (m.type === 'estimate') {
         run.estimate = m.records;
-        void this.queue.guardedUpdate(claim, { recordsEstimate: m.records }).then(() => this.events.changed(claim.id, claim.userId));
+        void this.queue.guardedUpdate(claim, { recordsEstimate: m.records }).then(() => this.events.changed(claim.id, claim.userId), () => undefined);
       } else if (m.type === 'progress') {
         run.processed = m.processed;
       } else if (m.type === 'done') {
-        outcome = this.complete(run, m);
+        run.outcome = this.complete(run, m);
       } else if (m.type === 'error') {
-        outcome = this.fail(run, describeFailure(m.message, m.code));
+        run.outcome = this.fail(run, m.message, m.code);
       }
     });
     thread.on('error', (err) => {
-      outcome = this.fail(run, describeFailure(err.message, (err as NodeJS.ErrnoException).code));
+      run.outcome = this.fail(run, err.message, (err as NodeJS.ErrnoException).code);
     });
-    thread.on('exit', () => {
-      void outcome.finally(() => {
+    thread.once('exit', (exitCode) => {
+      logger.info({ export: claim.id, attempt: claim.attempt, exitCode }, 'export runner thread ended');
+      void run.outcome.finally(() => {
         this.running.delete(claim.id);
         this.fill();
       });
@@ -137,29 +184,48 @@ export class ExportWorker {
     await Promise.all(
       [...this.running.values()].map(async (run) => {
         if (run.stopped) return;
+        const asked = Date.now();
         try {
           const held = await this.queue.renew(run.claim, this.config.exportLeaseMs, run.processed);
-          if (!held && !run.stopped) {
-            logger.info({ export: run.claim.id }, 'export no longer held by this worker; stopping it');
+          if (held) run.leaseUntil = asked + this.config.exportLeaseMs;
+          else if (!run.stopped) {
+            logger.info({ export: run.claim.id, attempt: run.claim.attempt }, 'export no longer held by this worker (cancelled, removed or taken over); stopping it');
             await this.halt(run);
           }
           this.events.changed(run.claim.id, run.claim.userId);
         } catch (err) {
-          logger.warn({ err, export: run.claim.id }, 'could not renew the export lease');
+          logger.warn({ err: (err as Error).message, export: run.claim.id }, 'could not renew the export lease');
+          if (!run.stopped && Date.now() > run.leaseUntil) {
+            // Another worker may own it by now; the database decides once it answers again.
+            logger.warn({ export: run.claim.id, attempt: run.claim.attempt }, 'export lease ran out without a renewal; stopping it');
+            await this.halt(run);
+          }
         }
       }),
     );
   }
 
+  /** Stops the thread and removes its temporary file; the row is left to the caller (or to the lease). */
   private async halt(run: Running): Promise<void> {
     run.stopped = true;
     await run.thread.terminate();
     fs.rmSync(run.tmpPath, { force: true });
   }
 
+  /** A thread that reported its outcome should exit by itself; one that does not is not allowed to hold a slot. */
+  private reap(run: Running, now = false): void {
+    if (now) {
+      void run.thread.terminate();
+      return;
+    }
+    const timer = setTimeout(() => void run.thread.terminate(), THREAD_EXIT_GRACE_MS);
+    void run.exited.then(() => clearTimeout(timer));
+  }
+
   private async complete(run: Running, done: Extract<RunnerMessage, { type: 'done' }>): Promise<void> {
     if (run.stopped) return;
     run.stopped = true;
+    this.reap(run);
     const fileName = exportFileName(run.claim.id, run.claim.attempt);
     const finalPath = path.join(this.config.exportsDir, fileName);
     try {
@@ -172,23 +238,41 @@ export class ExportWorker {
         leaseOwner: null, leaseExpires: null,
         message: done.truncated ? `stopped at the limit of ${done.records} records (maxDataExportRecords): the file is truncated` : null,
       });
-      if (!held) fs.rmSync(finalPath, { force: true });
-      else logger.info({ export: run.claim.id, records: done.records }, 'export completed');
+      if (!held) {
+        fs.rmSync(finalPath, { force: true });
+        logger.info({ export: run.claim.id, attempt: run.claim.attempt }, 'export finished, but it is no longer held by this worker: its file is discarded');
+      } else logger.info({ export: run.claim.id, attempt: run.claim.attempt, records: done.records }, 'export completed');
     } catch (err) {
       fs.rmSync(finalPath, { force: true });
       fs.rmSync(run.tmpPath, { force: true });
-      await this.queue.guardedUpdate(run.claim, { status: ExportStatus.FAILED, message: `could not store the file: ${(err as Error).message}` }).catch(() => false);
+      await this.queue.guardedUpdate(run.claim, { status: ExportStatus.FAILED, message: `could not store the file: ${(err as Error).message}`, leaseOwner: null, leaseExpires: null }).catch(() => false);
     }
     this.events.changed(run.claim.id, run.claim.userId);
   }
 
-  private async fail(run: Running, message: string): Promise<void> {
+  /**
+   * The runner gave up. A transient database fault (connection lost or killed) hands the export back to
+   * the queue for another attempt, until MAX_ATTEMPTS; anything else, or the last attempt, is FAILED.
+   */
+  private async fail(run: Running, error: string, code?: string): Promise<void> {
     if (run.stopped) return;
     run.stopped = true;
+    this.reap(run, true);
     fs.rmSync(run.tmpPath, { force: true });
-    logger.warn({ export: run.claim.id, message }, 'export failed');
-    await this.queue.guardedUpdate(run.claim, { status: ExportStatus.FAILED, message, leaseOwner: null, leaseExpires: null }).catch(() => false);
-    this.events.changed(run.claim.id, run.claim.userId);
+    const { claim } = run;
+    const fault = transientFault(error, code);
+    if (fault && claim.attempt < MAX_ATTEMPTS) {
+      const message = `attempt ${claim.attempt} of ${MAX_ATTEMPTS} was interrupted: ${fault}; queued again`;
+      logger.warn({ export: claim.id, attempt: claim.attempt, code, error }, 'export interrupted by a transient fault; handing it back to the queue');
+      if (!(await this.queue.release(claim, message).catch(() => false))) {
+        logger.warn({ export: claim.id }, 'could not hand the export back; it is taken over when its lease runs out');
+      }
+    } else {
+      const message = fault ? `export failed after ${claim.attempt} attempts: ${fault}` : describeFailure(error, code);
+      logger.warn({ export: claim.id, attempt: claim.attempt, code, message }, 'export failed');
+      await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, message, leaseOwner: null, leaseExpires: null }).catch(() => false);
+    }
+    this.events.changed(claim.id, claim.userId);
   }
 
   /** A temporary file from an earlier attempt belongs to a worker that died or was overtaken. */
@@ -212,6 +296,36 @@ export class ExportWorker {
       logger.warn({ err }, 'could not sweep expired exports');
     }
   }
+}
+
+/** Faults that say nothing about the export itself: the same export may well succeed on another try. */
+const TRANSIENT_FAULTS: Record<string, string> = {
+  PROTOCOL_CONNECTION_LOST: 'the database connection was lost',
+  PROTOCOL_SEQUENCE_TIMEOUT: 'the database connection was lost',
+  ECONNRESET: 'the database connection was lost',
+  EPIPE: 'the database connection was lost',
+  ER_NET_READ_ERROR: 'the database connection was lost',
+  ER_NET_READ_INTERRUPTED: 'the database connection was lost',
+  ER_NET_ERROR_ON_WRITE: 'the database connection was lost',
+  ER_NET_WRITE_INTERRUPTED: 'the database connection was lost',
+  ER_CLIENT_INTERACTION_TIMEOUT: 'the database connection was lost',
+  ER_CONNECTION_KILLED: 'the database killed the connection',
+  ER_QUERY_INTERRUPTED: 'the database interrupted the query',
+  ER_SERVER_SHUTDOWN: 'the database was shutting down',
+  ER_NORMAL_SHUTDOWN: 'the database was shutting down',
+  ECONNREFUSED: 'the database could not be reached',
+  ETIMEDOUT: 'the database could not be reached',
+  EHOSTUNREACH: 'the database could not be reached',
+  ENETUNREACH: 'the database could not be reached',
+  EAI_AGAIN: 'the database could not be reached',
+  ER_CON_COUNT_ERROR: 'the database had too many connections',
+  SQLITE_BUSY: 'the database was busy',
+};
+
+/** Words for a transient fault (a retry may succeed), or null when the fault is not one. */
+export function transientFault(message: string, code?: string): string | null {
+  const what = code ? TRANSIENT_FAULTS[code] : undefined;
+  return what ? `${what} (${code}: ${message})` : null;
 }
 
 /** Turns a runner fault into words for the person who asked for the export. */

@@ -6,6 +6,13 @@ export interface UserActivity {
   lastDone: Map<string, number>;
 }
 
+/**
+ * Claims an export may have before it is given up: a transient fault (the database connection lost or
+ * killed) hands it back for another try, and a worker that stopped renewing its lease (crashed, frozen)
+ * loses it to another; after this many claims it is FAILED with a message instead, never retried forever.
+ */
+export const MAX_ATTEMPTS = 3;
+
 export interface Claim {
   id: string;
   attempt: number;
@@ -59,8 +66,12 @@ export class ExportQueue {
     return { busy: new Set(busyRows.map((r) => r.userId)), lastDone };
   }
 
-  /** Claims the next export: a queued one, or one whose worker stopped renewing its lease. */
-  async claim(owner: string, leaseMs: number): Promise<Claim | null> {
+  /**
+   * Claims the next export: a queued one, or one whose worker stopped renewing its lease. An export whose
+   * lease ran out on its last allowed attempt is FAILED instead (reported through `onGaveUp`): an export
+   * that brings down every worker that runs it must not go round the fleet forever.
+   */
+  async claim(owner: string, leaseMs: number, onGaveUp: (id: string, userId: string) => void = () => undefined): Promise<Claim | null> {
     for (let tries = 0; tries < 5; tries++) {
       const now = Date.now();
       const candidates = await this.repo()
@@ -73,6 +84,10 @@ export class ExportQueue {
         .getMany();
       if (!candidates.length) return null;
       const [next] = ExportQueue.order(candidates, await this.userActivity(candidates.map((c) => c.userId), now));
+      if (next.status === ExportStatus.GENERATING && next.attempt >= MAX_ATTEMPTS) {
+        if (await this.giveUp(next, now)) onGaveUp(next.id, next.userId);
+        continue;
+      }
       const res = await this.repo()
         .createQueryBuilder()
         .update()
@@ -93,6 +108,30 @@ export class ExportQueue {
     return null;
   }
 
+  /** Fails an export whose last allowed attempt lost its lease; compare-and-set like a claim. */
+  private async giveUp(e: Pick<DataExportEntity, 'id' | 'attempt'>, now: number): Promise<boolean> {
+    const res = await this.repo()
+      .createQueryBuilder()
+      .update()
+      .set({
+        status: ExportStatus.FAILED, leaseOwner: null, leaseExpires: null, updatedOn: now,
+        message: `export failed after ${e.attempt} attempts: each time, the worker generating it stopped answering (it crashed, was stopped, or lost the database) before it finished`,
+      })
+      .where('id = :id AND attempt = :attempt AND status = :g AND lease_expires < :now', { id: e.id, attempt: e.attempt, g: ExportStatus.GENERATING, now })
+      .execute();
+    return res.affected === 1;
+  }
+
+  /** When the next lease held by another worker runs out (null: none), so an idle worker can take over on time. */
+  async nextLeaseExpiry(owner: string): Promise<number | null> {
+    const row: { next: string | number | null } | undefined = await this.repo()
+      .createQueryBuilder('e')
+      .select('MIN(e.lease_expires)', 'next')
+      .where('e.status = :g AND e.lease_owner <> :owner', { g: ExportStatus.GENERATING, owner })
+      .getRawOne();
+    return row?.next == null ? null : Number(row.next);
+  }
+
   /** A write by the attempt that holds the export; false means it no longer does (cancelled, removed, taken over). */
   async guardedUpdate(claim: Claim, changes: Partial<DataExportEntity>): Promise<boolean> {
     const res = await this.repo()
@@ -108,7 +147,7 @@ export class ExportQueue {
     return this.guardedUpdate(claim, { leaseExpires: Date.now() + leaseMs, ...(recordsProcessed === undefined ? {} : { recordsProcessed }) });
   }
 
-  /** Hands an export back to the queue (graceful stop, transient fault). */
+  /** Hands an export back to the queue (graceful stop, transient fault); the next claim is a new attempt. */
   release(claim: Claim, message: string | null = null): Promise<boolean> {
     return this.guardedUpdate(claim, { status: ExportStatus.QUEUING, leaseOwner: null, leaseExpires: null, recordsProcessed: 0, startedOn: null, message });
   }

@@ -256,3 +256,82 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
   });
   return out;
 }
+
+/** A `sluice worker` process (no HTTP): started, signalled, killed; its JSON log lines kept for assertions. */
+export class TestWorker {
+  private child?: ChildProcess;
+  logs = '';
+  /** Resolves when the process exits, with its exit code (null when killed by a signal) and the signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
+
+  constructor(
+    private readonly store: TestStore,
+    private readonly extraEnv: Record<string, string> = {},
+  ) {}
+
+  get pid(): number {
+    return this.child?.pid as number;
+  }
+
+  get alive(): boolean {
+    return Boolean(this.child) && this.child?.exitCode === null && this.child?.signalCode === null;
+  }
+
+  /** The lease owner this worker writes into data_export.lease_owner. */
+  get owner(): string {
+    return (/"owner":"([^"]+)"[^\n]*export worker started/.exec(this.logs) ?? [])[1] as string;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, [CLI, 'worker'], { env: this.store.env(this.extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stdout.on('data', (d) => (this.logs += d));
+    child.stderr.on('data', (d) => (this.logs += d));
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}: ${this.logs}`);
+        return this.owner !== undefined;
+      },
+      'the worker to start',
+      60_000,
+      50,
+    );
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.alive) this.child?.kill(signal);
+  }
+
+  /** kill -9 (also ends a stopped process); resolves once it is gone. */
+  async kill(): Promise<void> {
+    if (!this.alive) return;
+    this.child?.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with how it exited. */
+  async stop(graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (!this.alive) return this.exited;
+    this.child?.kill('SIGCONT');
+    this.child?.kill('SIGTERM');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), graceMs);
+    const result = await this.exited;
+    clearTimeout(timer);
+    return result;
+  }
+
+  /** Its log lines (pino JSON) whose message matches. */
+  lines(msg: RegExp): Record<string, any>[] {
+    return this.logs
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, any>)
+      .filter((l) => msg.test(String(l.msg)));
+  }
+}
+
+/** The process behind a TestServer: for tests that signal it or check how it exited. */
+export function serverProcess(server: TestServer): ChildProcess {
+  return (server as unknown as { child: ChildProcess }).child;
+}
