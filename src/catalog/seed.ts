@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { createConnection } from 'mysql2/promise';
 import { DataSource } from 'typeorm';
 import { nowMicros } from '../clock';
-import { mysqlConnectionOptions } from '../db/data-source';
+import { mysqlConnectionOptions } from '../db/connection';
 import { encodeGeohash } from '../exports/geohash';
 import { DatasetService } from './dataset.service';
 import { HourlyCounts } from './event-counts';

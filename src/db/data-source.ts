@@ -3,33 +3,13 @@ import path from 'node:path';
 import 'reflect-metadata';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { ENTITIES } from '../entities';
+import { dialectOf, mysqlConnectionOptions, sqliteFile } from './connection';
 import { Initial1763900000000 } from './migrations/1763900000000-initial';
 import { EventCounts1763900000001 } from './migrations/1763900000001-event-counts';
 
+export { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from './connection';
+
 export const MIGRATIONS = [Initial1763900000000, EventCounts1763900000001];
-
-export type Dialect = 'sqlite' | 'mysql';
-
-export function dialectOf(databaseUrl: string): Dialect {
-  return databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'mysql';
-}
-
-export function sqliteFile(databaseUrl: string): string {
-  return path.resolve(databaseUrl.slice('sqlite:'.length));
-}
-
-/** Connection settings for mysql2, shared by TypeORM and the export runner's own connection. */
-export function mysqlConnectionOptions(databaseUrl: string) {
-  const url = new URL(databaseUrl.replace(/^mariadb:/, 'mysql:'));
-  return {
-    host: url.hostname,
-    port: Number(url.port || 3306),
-    user: decodeURIComponent(url.username || 'root'),
-    password: decodeURIComponent(url.password),
-    database: decodeURIComponent(url.pathname.replace(/^\//, '')),
-    charset: 'utf8mb4_bin',
-  };
-}
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
   if (dialectOf(databaseUrl) === 'sqlite') {
@@ -67,10 +47,29 @@ export function createDataSource(databaseUrl: string): DataSource {
   return new DataSource(dataSourceOptions(databaseUrl));
 }
 
-/** Connects and brings the schema up to date (never `synchronize`). */
+/**
+ * Connects and brings the schema up to date (never `synchronize`). On MySQL a named lock serialises
+ * processes that start together on a fresh database, so they do not race to create the same tables.
+ */
 export async function openDatabase(databaseUrl: string): Promise<DataSource> {
   const ds = createDataSource(databaseUrl);
   await ds.initialize();
-  await ds.runMigrations({ transaction: 'each' });
+  if (ds.options.type === 'better-sqlite3') {
+    await ds.runMigrations({ transaction: 'each' });
+    return ds;
+  }
+  const runner = ds.createQueryRunner();
+  try {
+    const [{ got }] = await runner.query("SELECT GET_LOCK('sluice_migrations', 60) AS got");
+    if (Number(got) !== 1) throw new Error('another process held the migration lock for 60 s');
+    try {
+      // The lock belongs to this connection; the migrations may use any other one meanwhile.
+      await ds.runMigrations({ transaction: 'each' });
+    } finally {
+      await runner.query("SELECT RELEASE_LOCK('sluice_migrations')");
+    }
+  } finally {
+    await runner.release();
+  }
   return ds;
 }

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { MICROS_PER_HOUR } from '../catalog/event-counts';
-import { Dialect } from '../db/data-source';
+import { Dialect } from '../db/connection';
 import { logger } from '../logger';
 import { datasetCondition, exportWhere, metricCondition, toMicros } from './export-query';
 import { compileFilter } from './filter';

@@ -1,4 +1,4 @@
-import { Dialect } from '../db/data-source';
+import { Dialect } from '../db/connection';
 import { compileFilter } from './filter';
 import { ExportParams } from './params';
 

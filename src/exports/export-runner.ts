@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2';
-import { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from '../db/data-source';
+import { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from '../db/connection';
 import { csvWriter } from './csv';
 import { buildExportQuery } from './export-query';
 import { registerSqliteFunctions } from './filter';
@@ -93,7 +93,8 @@ async function openStore(databaseUrl: string): Promise<Store> {
           Promise.resolve(batch.length ? onBatch(batch) : undefined).then(() => resolve(), reject);
         });
       }),
-    close: () => new Promise<void>((resolve) => conn.end(() => resolve())),
+    // destroy, not end: after a failure the connection may be paused mid-result, and end would wait on it.
+    close: async () => conn.destroy(),
   };
 }
 
