@@ -16,10 +16,22 @@ export class BenchError extends Error {}
 // ---------------------------------------------------------------- child processes
 
 const children = new Set<ChildProcess>();
+/** Shell pipelines run in their own process group, so that mysql and gzip go with the shell. */
+const groups = new WeakSet<ChildProcess>();
+
+function signal(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    if (groups.has(child) && child.pid) process.kill(-child.pid, sig);
+    else child.kill(sig);
+  } catch {
+    // already gone
+  }
+}
 
 /** Kills whatever is still running when the bench exits, however it exits. */
 process.on('exit', () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children) signal(child, 'SIGKILL');
 });
 
 export interface Proc {
@@ -87,9 +99,9 @@ export async function stopAll(): Promise<void> {
       (child) =>
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+          const timer = setTimeout(() => signal(child, 'SIGKILL'), 5000);
           child.once('exit', () => { clearTimeout(timer); resolve(); });
-          child.kill('SIGTERM');
+          signal(child, 'SIGTERM');
         }),
     ),
   );
@@ -107,38 +119,23 @@ export function sluiceCli(args: string[], env: NodeJS.ProcessEnv): Record<string
   }
 }
 
-/** Runs a bash script and returns the wall time it took, in seconds. */
-export function timeShell(script: string, env: NodeJS.ProcessEnv): Promise<number> {
+/** Runs a bash script (in its own process group) and returns what it printed on stdout and the wall time it took. */
+export function shell(script: string, env: NodeJS.ProcessEnv): Promise<{ stdout: string; seconds: number }> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn('bash', ['-c', `set -euo pipefail\n${script}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('bash', ['-c', `set -euo pipefail\n${script}`], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     children.add(child);
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      children.delete(child);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code === 0) resolve(seconds);
-      else reject(new BenchError(`command failed (exit ${code}): ${script.split('\n')[0]}\n${err.trim()}`));
-    });
-  });
-}
-
-/** Runs a bash script and returns what it printed on stdout. */
-export function shellOutput(script: string, env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', `set -euo pipefail\n${script}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
+    groups.add(child);
     let out = '';
     let err = '';
     child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
     child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
     child.on('error', reject);
-    child.on('exit', (code) => {
+    child.on('exit', (code, sig) => {
       children.delete(child);
-      if (code === 0) resolve(out);
-      else reject(new BenchError(`command failed (exit ${code}): ${script.split('\n')[0]}\n${err.trim()}`));
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code === 0) resolve({ stdout: out, seconds });
+      else reject(new BenchError(`command failed (${sig ? `signal ${sig}` : `exit ${code}`}): ${script.split('\n')[0]}\n${err.trim()}`));
     });
   });
 }
@@ -200,16 +197,17 @@ export function readMemory(pid: number): MemoryStatus | null {
   return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
 }
 
-/** Samples a process' memory every `everyMs` until stopped; reports the largest VmRSS seen and the last VmHWM. */
-export function sampleMemory(pid: number, everyMs = 50): { stop(): { maxRssKb: number; hwmKb: number; samples: number } } {
-  let maxRssKb = 0;
+/**
+ * Samples a process' memory every `everyMs` until stopped; reports the largest VmRSS seen, the last VmHWM,
+ * and the largest VmRSS in each quarter of the sampled time (flat quarters: memory does not grow with the work).
+ */
+export function sampleMemory(pid: number, everyMs = 50): { stop(): { maxRssKb: number; hwmKb: number; samples: number; quarterMaxRssKb: number[] } } {
   let hwmKb = 0;
-  let samples = 0;
+  const rss: number[] = [];
   const take = () => {
     const m = readMemory(pid);
     if (!m) return;
-    samples++;
-    maxRssKb = Math.max(maxRssKb, m.rssKb);
+    rss.push(m.rssKb);
     hwmKb = Math.max(hwmKb, m.hwmKb);
   };
   take();
@@ -218,7 +216,8 @@ export function sampleMemory(pid: number, everyMs = 50): { stop(): { maxRssKb: n
     stop: () => {
       take();
       clearInterval(timer);
-      return { maxRssKb, hwmKb, samples };
+      const quarter = (q: number) => Math.max(0, ...rss.slice(Math.floor((q * rss.length) / 4), Math.floor(((q + 1) * rss.length) / 4)));
+      return { maxRssKb: Math.max(0, ...rss), hwmKb, samples: rss.length, quarterMaxRssKb: [0, 1, 2, 3].map(quarter) };
     },
   };
 }

@@ -13,6 +13,7 @@
  *                   the functions with the most self time
  * --keep            keep the scratch directory (server and worker logs, export files, profiles)
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +27,7 @@ import { buildExportQuery } from '../src/exports/export-query';
 import { DEFAULT_FIELDS, ExportParams } from '../src/exports/params';
 import {
   BenchError, CLI, Client, Proc, REPO, SERVER_MAIN, log, median, percentile, round, sampleMemory, readMemory,
-  shellOutput, sleep, sluiceCli, startProcess, stopAll, timeShell,
+  shell, sleep, sluiceCli, startProcess, stopAll,
 } from './harness';
 import { summariseProfiles } from './profile';
 
@@ -92,14 +93,39 @@ async function exportState(client: Client, id: string): Promise<ExportState> {
   return data.me.export;
 }
 
+/** An export that no worker picks up within this long means something is broken, not slow. */
+const QUEUING_TIMEOUT_MS = 60_000;
+/** Generous: no bench export should take this long, but a hang must end the bench rather than stall it. */
+const GENERATING_TIMEOUT_MS = 30 * 60_000;
+
 /** Polls until the export reaches one of `wanted`; a FAILED or CANCELLED export that was not wanted is an error. */
 async function waitForStatus(client: Client, id: string, wanted: string[], pollMs: number): Promise<ExportState> {
+  const started = Date.now();
+  let generatingSince: number | null = null;
   for (;;) {
     const state = await exportState(client, id);
     const status = state.status.status;
     if (wanted.includes(status)) return state;
     if (status === 'FAILED' || status === 'CANCELLED') throw new BenchError(`export ${id} ${status}: ${state.status.message ?? 'no message'}`);
+    if (status === 'GENERATING') generatingSince ??= Date.now();
+    if (status === 'QUEUING' && Date.now() - started > QUEUING_TIMEOUT_MS) {
+      throw new BenchError(`export ${id} was still QUEUING after ${QUEUING_TIMEOUT_MS / 1000} s: no worker claimed it`);
+    }
+    if (generatingSince !== null && Date.now() - generatingSince > GENERATING_TIMEOUT_MS) {
+      throw new BenchError(`export ${id} was still GENERATING after ${GENERATING_TIMEOUT_MS / 60_000} min (${state.status.recordsProcessed} records processed)`);
+    }
     await sleep(pollMs);
+  }
+}
+
+/** Waits until the export is GENERATING and has reported rows: the window starts in the steady state, not at thread start. */
+async function waitForRows(client: Client, id: string): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const state = await waitForStatus(client, id, ['GENERATING'], 20);
+    if (state.status.recordsProcessed > 0) return;
+    if (Date.now() - started > QUEUING_TIMEOUT_MS) throw new BenchError(`export ${id} reported no processed records within ${QUEUING_TIMEOUT_MS / 1000} s`);
+    await sleep(20);
   }
 }
 
@@ -132,7 +158,9 @@ interface Fixture {
 
 async function prepareDatabase(opts: Options, env: NodeJS.ProcessEnv): Promise<Fixture> {
   const conn = mysqlConnectionOptions(opts.databaseUrl);
-  const server = await mysql.createConnection({ host: conn.host, port: conn.port, user: conn.user, password: conn.password });
+  const server = await mysql.createConnection({ host: conn.host, port: conn.port, user: conn.user, password: conn.password }).catch((err: Error) => {
+    throw new BenchError(`cannot connect to MariaDB/MySQL at ${conn.host}:${conn.port} as ${conn.user} (${err.message}): is it running? (--database-url or BENCH_DATABASE_URL)`);
+  });
   await server.query(`CREATE DATABASE IF NOT EXISTS \`${conn.database.replace(/`/g, '``')}\``);
   await server.end();
   sluiceCli(['migrate'], env);
@@ -220,8 +248,9 @@ async function responsiveness(clients: Client[], datasetId: number) {
   const idle = await meLatencies(a, LATENCY_REQUESTS);
   log(`idle: p50 ${round(percentile(idle, 50))} ms, p99 ${round(percentile(idle, 99))} ms`);
 
+  // Two users, so that the queue's one-export-per-user fairness cannot keep the second one waiting.
   const ids = [await createExport(a, datasetId, 'bench busy A'), await createExport(b, datasetId, 'bench busy B')];
-  await Promise.all(ids.map((id, i) => waitForStatus(clients[i], id, ['GENERATING'], 20)));
+  await Promise.all(ids.map((id, i) => waitForRows(clients[i], id)));
   const before = await Promise.all(ids.map((id, i) => exportState(clients[i], id)));
   const busy = await meLatencies(a, LATENCY_REQUESTS);
   const after = await Promise.all(ids.map((id, i) => exportState(clients[i], id)));
@@ -246,7 +275,7 @@ async function exportSpeed(opts: Options, client: Client, datasetId: number, scr
     '-h', conn.host, '-P', String(conn.port), '-u', conn.user, conn.database,
   ].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const reference = async () => {
-    const seconds = await timeShell(`mysql ${mysqlArgs} -e "$BENCH_SQL" | gzip -${GZIP_LEVEL} > "$BENCH_OUT"`, refEnv);
+    const { seconds } = await shell(`mysql ${mysqlArgs} -e "$BENCH_SQL" | gzip -${GZIP_LEVEL} > "$BENCH_OUT"`, refEnv);
     return { seconds, compressedBytes: fs.statSync(refEnv.BENCH_OUT).size };
   };
   const sluice = async (run: number) => {
@@ -275,12 +304,12 @@ async function exportSpeed(opts: Options, client: Client, datasetId: number, scr
   return { refRuns, sluiceRuns, kept: sluiceRuns[sluiceRuns.length - 1] };
 }
 
-async function download(client: Client, id: string, file: string, runs: number) {
+async function download(client: Client, id: string, file: string, runs: number, scratch: string) {
   const size = fs.statSync(file).size;
   // Timed inside the shell, so bash's own start-up is not counted against cat.
   const cat = async () => {
-    const out = await shellOutput('s=$EPOCHREALTIME; cat "$BENCH_FILE" > /dev/null; e=$EPOCHREALTIME; echo "$s $e"', { ...process.env, BENCH_FILE: file });
-    const [s, e] = out.trim().replace(/,/g, '.').split(' ').map(Number);
+    const { stdout } = await shell('s=$EPOCHREALTIME; cat "$BENCH_FILE" > /dev/null; e=$EPOCHREALTIME; echo "$s $e"', { ...process.env, BENCH_FILE: file });
+    const [s, e] = stdout.trim().replace(/,/g, '.').split(' ').map(Number);
     return e - s;
   };
   const get = async () => {
@@ -289,15 +318,48 @@ async function download(client: Client, id: string, file: string, runs: number) 
     if (r.encoding !== 'gzip') throw new BenchError(`download of ${id} came with Content-Encoding ${r.encoding ?? 'none'}, not gzip`);
     return r.seconds;
   };
-  await cat(); // warm the page cache for both sides
-  await get();
-  const catSeconds: number[] = [];
-  const getSeconds: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    getSeconds.push(await get());
-    catSeconds.push(await cat());
+  // What plain Node can do on this machine: node:http streaming the same file, no auth, no database.
+  const plain = await startPlainFileServer(file, scratch);
+  const plainGet = async () => {
+    const r = await new Client(plain.baseUrl, '').download('/');
+    if (r.bytes !== size) throw new BenchError(`the plain file server sent ${r.bytes} bytes, not ${size}`);
+    return r.seconds;
+  };
+  try {
+    await cat(); // warm the page cache for every side
+    await get();
+    await plainGet();
+    const catSeconds: number[] = [];
+    const getSeconds: number[] = [];
+    const plainSeconds: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      getSeconds.push(await get());
+      catSeconds.push(await cat());
+      plainSeconds.push(await plainGet());
+    }
+    return { size, catSeconds, getSeconds, plainSeconds };
+  } finally {
+    await plain.proc.stop();
   }
-  return { size, catSeconds, getSeconds };
+}
+
+const PLAIN_FILE_SERVER = `
+const http = require('node:http');
+const fs = require('node:fs');
+const { pipeline } = require('node:stream');
+const file = process.argv[1];
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/csv', 'content-encoding': 'gzip', 'content-length': fs.statSync(file).size });
+  pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), res, () => undefined);
+});
+server.listen(0, '127.0.0.1', () => console.log('plain file server port ' + server.address().port));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+async function startPlainFileServer(file: string, scratch: string): Promise<{ proc: Proc; baseUrl: string }> {
+  const proc = startProcess('plain-file-server', ['-e', PLAIN_FILE_SERVER, file], process.env, path.join(scratch, 'plain-file-server.log'));
+  const line = await proc.waitForLine(/plain file server port \d+/);
+  return { proc, baseUrl: `http://127.0.0.1:${/port (\d+)/.exec(line)![1]}` };
 }
 
 async function memory(opts: Options, client: Client, datasetId: number, env: NodeJS.ProcessEnv, scratch: string, profileDir: string | null) {
@@ -317,8 +379,9 @@ async function memory(opts: Options, client: Client, datasetId: number, env: Nod
       const figures = {
         events: expected, seconds: round(seconds), baselineMb: round((baseline?.rssKb ?? NaN) / 1024, 1),
         peakRssMb: round(m.hwmKb / 1024, 1), maxSampledRssMb: round(m.maxRssKb / 1024, 1), samples: m.samples,
+        maxRssMbByQuarter: m.quarterMaxRssKb.map((kb) => round(kb / 1024, 1)),
       };
-      log(`${label}: ${expected} events in ${figures.seconds} s, worker VmHWM ${figures.peakRssMb} MB (baseline ${figures.baselineMb} MB)`);
+      log(`${label}: ${expected} events in ${figures.seconds} s, worker VmHWM ${figures.peakRssMb} MB (baseline ${figures.baselineMb} MB; max VmRSS by quarter of the export: ${figures.maxRssMbByQuarter.join(' / ')} MB)`);
       return figures;
     } finally {
       await worker.stop();
@@ -333,16 +396,29 @@ async function memory(opts: Options, client: Client, datasetId: number, env: Nod
 
 // ---------------------------------------------------------------- report
 
+/** The commit measured, marked dirty when src/ has uncommitted changes. */
+function gitState(): string | null {
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: REPO, encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return null;
+  const dirty = git('status', '--porcelain', '--', 'src', 'package.json', 'package-lock.json').stdout.trim() !== '';
+  return `${head.stdout.trim()}${dirty ? '-dirty' : ''}`;
+}
+
 function verdict(met: boolean): string {
   return met ? 'met' : '**not met**';
 }
 
 const num = (x: number) => Math.round(x).toLocaleString('en-US').replace(/,/g, ' ');
 
+/** The scratch directory, removed on Ctrl-C unless --keep. */
+let scratchToRemove: string | null = null;
+
 async function main(): Promise<void> {
   const opts = options();
   if (!fs.existsSync(SERVER_MAIN)) throw new BenchError('dist/ is missing: run `npm run build` first (npm run bench does)');
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  if (!opts.keep) scratchToRemove = scratch;
   const exportsDir = path.join(scratch, 'exports');
   const profileDir = opts.profile ? path.join(scratch, 'profiles') : null;
   const env: NodeJS.ProcessEnv = {
@@ -361,7 +437,7 @@ async function main(): Promise<void> {
     log(`export speed: ${opts.runs} runs each, alternating reference and sluice…`);
     const speed = await exportSpeed(opts, clients[0], fixture.datasetId, scratch, env);
     log('download: GET (gzip passed through) against cat of the stored file…');
-    const dl = await download(clients[0], speed.kept.id, exportFile(exportsDir, speed.kept.id), Math.max(opts.runs, 5));
+    const dl = await download(clients[0], speed.kept.id, exportFile(exportsDir, speed.kept.id), Math.max(3 * opts.runs, 9), scratch);
     await exportMutation(clients[0], speed.kept.id, 'remove');
     await s1.proc.stop();
 
@@ -377,10 +453,12 @@ async function main(): Promise<void> {
     const referenceRowsPerSec = opts.events / refMedian;
     const catMBps = dl.size / MB / median(dl.catSeconds);
     const getMBps = dl.size / MB / median(dl.getSeconds);
+    const plainMBps = dl.size / MB / median(dl.plainSeconds);
     const rssGrowth = mem.large.peakRssMb / mem.small.peakRssMb - 1;
     const results = {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGb: round(os.totalmem() / 1024 ** 3, 1), node: process.version, platform: `${os.platform()} ${os.release()}` },
+      commit: gitState(),
       events: opts.events,
       runs: opts.runs,
       exportRowsPerSec: Math.round(exportRowsPerSec),
@@ -402,9 +480,14 @@ async function main(): Promise<void> {
         memory: mem,
         rssGrowthLargeVsSmall: round(rssGrowth, 3),
         busyWindowFullyCovered: latency.covered,
+        busyWindow: 'starts once both exports report processed records, so it measures steady generation rather than thread start-up',
         maxMsIdle: round(Math.max(...latency.idle)),
         maxMsBusy: round(Math.max(...latency.busy)),
-        download: { bytes: dl.size, getMBps: round(getMBps, 1), catMBps: round(catMBps, 1), getSeconds: dl.getSeconds.map((s) => round(s, 4)), catSeconds: dl.catSeconds.map((s) => round(s, 4)) },
+        download: {
+          bytes: dl.size, getMBps: round(getMBps, 1), catMBps: round(catMBps, 1), plainNodeFileServerMBps: round(plainMBps, 1),
+          ratioVsPlainNodeFileServer: round(getMBps / plainMBps, 3),
+          getSeconds: dl.getSeconds.map((s) => round(s, 4)), catSeconds: dl.catSeconds.map((s) => round(s, 4)), plainSeconds: dl.plainSeconds.map((s) => round(s, 4)),
+        },
         seededThisRun: fixture.seededNow,
       },
       bars: {
@@ -430,6 +513,7 @@ async function main(): Promise<void> {
       `| \`{ me { id } }\` p50 / p99, idle | ${results.p50MsIdle} / ${results.p99MsIdle} ms | | |`,
       `| \`{ me { id } }\` p50 / p99, two exports generating | ${results.p50MsBusy} / ${results.p99MsBusy} ms | p99 ≤ 50 ms | ${verdict(results.bars.p99MsBusy.met)} |`,
       `| download (gzip passed through) vs \`cat\` | ${round(getMBps, 0)} vs ${round(catMBps, 0)} MB/s = **${results.downloadRatio}×** | ≥ 0.5× | ${verdict(results.bars.downloadRatio.met)} |`,
+      `| download vs a plain node:http file server (for scale) | ${round(getMBps, 0)} vs ${round(plainMBps, 0)} MB/s = ${round(getMBps / plainMBps, 2)}× | | |`,
     ].join('\n');
     process.stdout.write(`\n${table}\n\nwritten to ${path.relative(process.cwd(), out) || out}\n`);
 
@@ -437,7 +521,8 @@ async function main(): Promise<void> {
     failed = false;
   } finally {
     await stopAll();
-    if (opts.keep || opts.profile || failed) log(`scratch directory kept: ${scratch}`);
+    const empty = fs.readdirSync(scratch).length === 0;
+    if (!empty && (opts.keep || opts.profile || failed)) log(`scratch directory kept (logs${opts.profile ? ', profiles' : ''}): ${scratch}`);
     else fs.rmSync(scratch, { recursive: true, force: true });
   }
 }
@@ -445,7 +530,10 @@ async function main(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     log(`${signal}: stopping the bench's processes`);
-    void stopAll().finally(() => process.exit(130));
+    void stopAll().finally(() => {
+      if (scratchToRemove) fs.rmSync(scratchToRemove, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 }
 

@@ -37,9 +37,13 @@ export class UserService {
     return token;
   }
 
-  /** The user a bearer token belongs to, or null for an unknown token. */
+  /** The user a bearer token belongs to, or null for an unknown token: one joined query, as every request pays for it. */
   async authenticate(token: string): Promise<UserEntity | null> {
-    const row = await this.ds.getRepository(AccessTokenEntity).findOneBy({ tokenHash: hashToken(token) });
-    return row ? this.findById(row.userId) : null;
+    return this.ds
+      .getRepository(UserEntity)
+      .createQueryBuilder('u')
+      .innerJoin(AccessTokenEntity, 't', 't.user_id = u.id')
+      .where('t.token_hash = :hash', { hash: hashToken(token) })
+      .getOne();
   }
 }

@@ -72,7 +72,7 @@ export function downloadRoute(services: Services): Router {
         return;
       }
       res.status(200);
-      const file = fs.createReadStream(filePath, { highWaterMark: 256 * 1024 });
+      const file = fs.createReadStream(filePath, { highWaterMark: 1024 * 1024 });
       await (gzip ? pipeline(file, res) : pipeline(file, zlib.createGunzip(), res));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away
