@@ -18,6 +18,7 @@ const POLL_MS = 500;
 /** How often a running export renews its lease and publishes progress: fast enough to see a cancel within a second. */
 const HEARTBEAT_MS = 250;
 const SWEEP_MS = 60_000;
+const RUNNER_HEAP_LIMITS = { maxOldGenerationSizeMb: 96 };
 /** A runner thread that has reported its outcome but not exited after this long is terminated. */
 const THREAD_EXIT_GRACE_MS = 5_000;
 
@@ -146,7 +147,9 @@ export class ExportWorker {
     this.removeStaleTemps(claim);
     const tmpPath = path.join(this.config.exportsDir, tmpFileName(claim.id, claim.attempt));
     const job: RunnerJob = { databaseUrl: this.config.databaseUrl, params: JSON.parse(claim.params) as ExportParams, tmpPath, knownEstimate: claim.recordsEstimate };
-    const thread = new Worker(path.join(__dirname, 'runner-thread.js'), { workerData: job });
+    // Bounded heaps make V8 collect early: a runner streams in small batches, so its memory stays flat
+    // whatever the export's size instead of drifting up to V8's default limits.
+    const thread = new Worker(path.join(__dirname, 'runner-thread.js'), { workerData: job, resourceLimits: RUNNER_HEAP_LIMITS });
     const run: Running = {
       claim, thread, tmpPath, processed: 0, estimate: claim.recordsEstimate || null, stopped: false,
       leaseUntil: Date.now() + this.config.exportLeaseMs, outcome: Promise.resolve(), exited: new Promise((resolve) => thread.once('exit', () => resolve())),

@@ -1,4 +1,4 @@
-import { STORE, TestServer, TestStore, waitForExport } from './harness';
+import { STORE, TestServer, TestStore, waitFor, waitForExport } from './harness';
 
 describe(`datasets, members, paging and query limits on ${STORE}`, () => {
   const store = new TestStore();
@@ -95,5 +95,58 @@ describe(`datasets, members, paging and query limits on ${STORE}`, () => {
     const typo = await server.gql('{ me { idd } }', {}, ana);
     expect(typo.status).toBe(400);
     expect(JSON.stringify(typo.body)).not.toMatch(/stack|node_modules|SELECT/);
+  });
+});
+
+describe(`download answers for unfinished and expired exports on ${STORE}`, () => {
+  const store = new TestStore();
+  let token: string;
+  let dataset: string;
+
+  beforeAll(async () => {
+    await store.create();
+    token = (await store.cli<{ token: string }>(['user', 'create', '--email', 'ana@example.com'])).token;
+    dataset = (await store.cli<{ id: string }>(['dataset', 'create', '--name', 'd', '--owner', 'ana@example.com'])).id;
+    await store.cli(['seed', '--dataset', dataset, '--events', '100']);
+  });
+
+  afterAll(() => store.drop());
+
+  const create = (server: TestServer) =>
+    server.data('mutation($i: CreateExportInput!) { createExport(input: $i) { item { id } } }', { i: { dataRange: { datasets: dataset } } }, token).then((d) => d.createExport.item.id as string);
+  const get = (server: TestServer, id: string) => fetch(`${server.url}/api/v3/data/exports/${id}`, { headers: { authorization: `Bearer ${token}` } });
+
+  test('409 while not finished, naming the status; no download link either', async () => {
+    const server = new TestServer(store, { EXPORT_WORKERS: '0' });
+    await server.start();
+    try {
+      const id = await create(server);
+      const res = await get(server, id);
+      expect(res.status).toBe(409);
+      expect(await res.json()).toEqual({ error: { status: 409, message: `export ${id} is QUEUING; it can be downloaded once COMPLETED` } });
+      const link = await server.data('mutation($id: String!) { onExport(id: $id) { createDownloadLink { responseCode message link } } }', { id }, token);
+      expect(link.onExport.createDownloadLink).toEqual({ responseCode: 'BAD_REQUEST', message: `export ${id} is QUEUING; it can be downloaded once COMPLETED`, link: null });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('410 once the retention has passed, with expiresOn telling when', async () => {
+    const server = new TestServer(store, { EXPORT_RETENTION: '2s' });
+    await server.start();
+    try {
+      const id = await create(server);
+      const done = await waitForExport(server, token, id);
+      expect((await get(server, id)).status).toBe(200);
+      const { me } = await server.data('query($id: String!) { me { export(id: $id) { result { completedOn expiresOn } } } }', { id }, token);
+      expect(me.export.result.expiresOn - me.export.result.completedOn).toBe(2000);
+      expect(done.result.sha256).toMatch(/^[0-9a-f]{64}$/);
+      await waitFor(async () => Date.now() > me.export.result.expiresOn, 'the retention to pass', 5000, 100);
+      const res = await get(server, id);
+      expect(res.status).toBe(410);
+      expect(((await res.json()) as any).error.message).toMatch(new RegExp(`export ${id} expired on .* and its file was deleted; export again`));
+    } finally {
+      await server.stop();
+    }
   });
 });
