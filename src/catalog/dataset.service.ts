@@ -65,13 +65,15 @@ export class DatasetService {
     return this.ds.getRepository(DatasetMetricEntity).find({ where: { datasetId }, order: { metric: 'ASC' } });
   }
 
-  /** Records that these metrics received events, keeping the newest timestamp (ms). */
+  /** Records that these metrics received events, keeping the newest timestamp (ms); safe under concurrent ingests. */
   async touchMetrics(datasetId: number, lastUpdates: Map<string, number>): Promise<void> {
-    const repo = this.ds.getRepository(DatasetMetricEntity);
+    const mysql = this.ds.options.type !== 'better-sqlite3';
+    const upsert = mysql
+      ? 'ON DUPLICATE KEY UPDATE last_update = GREATEST(last_update, VALUES(last_update))'
+      : 'ON CONFLICT (dataset_id, metric) DO UPDATE SET last_update = MAX(last_update, excluded.last_update)';
     for (const [metric, lastUpdate] of lastUpdates) {
-      const existing = await repo.findOneBy({ datasetId, metric });
-      if (!existing) await repo.insert({ datasetId, metric, lastUpdate });
-      else if (existing.lastUpdate < lastUpdate) await repo.update({ datasetId, metric }, { lastUpdate });
+      await this.ds.query(`INSERT INTO dataset_metric (dataset_id, metric, last_update) VALUES (?, ?, ?) ${upsert}`, [datasetId, metric, lastUpdate]);
     }
   }
+
 }

@@ -27,7 +27,7 @@ export interface SeedOptions {
 }
 
 /** Small, fast, seedable PRNG so that the same seed call makes the same data. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -77,6 +77,14 @@ export class TestStore {
     return JSON.parse(stdout.trim().split('\n').pop() as string) as T;
   }
 
+  /** A user and a dataset of theirs holding `events` seeded events: the start of most scenarios. */
+  async seededUser(email: string, events: number, datasetName = 'sensors'): Promise<{ token: string; dataset: string }> {
+    const { token } = await this.cli<{ token: string }>(['user', 'create', '--email', email]);
+    const { id: dataset } = await this.cli<{ id: string }>(['dataset', 'create', '--name', datasetName, '--owner', email]);
+    await this.cli(['seed', '--dataset', dataset, '--events', String(events)]);
+    return { token, dataset };
+  }
+
   /** Runs `sluice <args>` expecting it to fail; returns its exit code and stderr. */
   async cliFails(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; stderr: string; stdout: string }> {
     return new Promise((resolve) => {

@@ -23,9 +23,9 @@ describe('crashed and frozen workers (MariaDB)', () => {
 
   beforeAll(async () => {
     await store.create();
-    token = (await store.cli<{ token: string }>(['user', 'create', '--email', 'ana@example.com'])).token;
-    const dataset = (await store.cli<{ id: string }>(['dataset', 'create', '--name', 'sensors', '--owner', 'ana@example.com'])).id;
-    await store.cli(['seed', '--dataset', dataset, '--events', String(EVENTS)]);
+    const seeded = await store.seededUser('ana@example.com', EVENTS);
+    token = seeded.token;
+    const dataset = seeded.dataset;
     input = { dataRange: { datasets: [dataset] }, ...HEAVY };
     server = await procs.server(store, { EXPORT_WORKERS: '0' });
     const worker = await procs.worker(store, WORKER_ENV);

@@ -4,6 +4,7 @@
  * FILTER_SEED=<seed printed in the failure>. MariaDB is not optional here: if it is unreachable, that half fails.
  */
 import 'reflect-metadata';
+import { mulberry32 } from '../../src/catalog/seed';
 import mysql from 'mysql2/promise';
 import { DataSource } from 'typeorm';
 import { Initial1763900000000 } from '../../src/db/migrations/1763900000000-initial';
@@ -19,16 +20,6 @@ jest.setTimeout(180_000);
 
 // ---- seeded randomness
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rand {
   private next: () => number;
