@@ -16,6 +16,7 @@ import { complexityPlugin, depthLimitRule } from './graphql/limits';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
 import { healthRoute } from './rest/health.route';
+import { userFromAuthorization } from './rest/auth';
 import { bodyErrorHandler, ingestRoute } from './rest/ingest.route';
 import { sendError } from './rest/http-error';
 
@@ -32,9 +33,6 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   return { message: 'internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }
 
-function unauthenticated(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
-}
 
 export interface RunningServer {
   httpServer: http.Server;
@@ -66,13 +64,12 @@ export async function startServer(services: Services): Promise<RunningServer> {
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Context> => {
-        const header = req.headers.authorization;
-        if (!header) throw unauthenticated('missing Authorization header: send "Authorization: Bearer <token>"');
-        const token = bearerToken(header);
-        if (!token) throw unauthenticated('the Authorization header must be "Bearer <token>"');
-        const user = await services.users.authenticate(token);
-        if (!user) throw unauthenticated('the token is not valid: create one with `npx sluice token create --email <you>`');
-        return { user, services };
+        try {
+          return { user: await userFromAuthorization(req.headers.authorization, services.users), services };
+        } catch (err) {
+          if (!(err instanceof SluiceError)) throw err;
+          throw new GraphQLError(err.message, { extensions: { code: err.code, http: { status: 401 } } });
+        }
       },
     }),
   );

@@ -4,13 +4,20 @@ import { UserEntity } from '../entities/user.entity';
 import { ErrorCode, SluiceError } from '../errors';
 import { bearerToken } from '../graphql/context';
 
-/** The caller of a REST route, from its Bearer token; 401 with the reason otherwise. */
-export async function requireUser(req: Request, users: UserService): Promise<UserEntity> {
-  const header = req.headers.authorization;
+/**
+ * The caller named by an Authorization header, for REST and GraphQL alike; an UNAUTHENTICATED error
+ * with the reason otherwise.
+ */
+export async function userFromAuthorization(header: string | undefined, users: UserService): Promise<UserEntity> {
   if (!header) throw new SluiceError(ErrorCode.UNAUTHENTICATED, 'missing Authorization header: send "Authorization: Bearer <token>"');
   const token = bearerToken(header);
   if (!token) throw new SluiceError(ErrorCode.UNAUTHENTICATED, 'the Authorization header must be "Bearer <token>"');
   const user = await users.authenticate(token);
   if (!user) throw new SluiceError(ErrorCode.UNAUTHENTICATED, 'the token is not valid: create one with `npx sluice token create --email <you>`');
   return user;
+}
+
+/** The caller of a REST route, from its Bearer token; 401 with the reason otherwise. */
+export function requireUser(req: Request, users: UserService): Promise<UserEntity> {
+  return userFromAuthorization(req.headers.authorization, users);
 }
