@@ -129,7 +129,7 @@ export class SubscriptionResolver {
       }
     },
   })
-  exportUpdated(@Root() payload: DataExport, @Arg('id', () => String) _id: string, @Ctx() ctx: Context): DataExport {
+  exportUpdated(@Root() payload: DataExport, @Arg('id', () => String, { description: 'the export id' }) _id: string, @Ctx() ctx: Context): DataExport {
     ctx.queuePositions = undefined; // each message reads the queue afresh
     return payload;
   }
