@@ -75,3 +75,28 @@ export function boundedRegex(pattern: string, ci: boolean): RE2 {
 export function limitedPcre(flags: string, pattern: string): string {
   return `(*LIMIT_MATCH=${PCRE_MATCH_LIMIT})${flags}${pattern}`;
 }
+
+/** The `_regex` patterns of a filter, in the order they appear, for messages that name them. */
+export function regexPatternsOf(filter: unknown): string[] {
+  const out: string[] = [];
+  const stack: unknown[] = [filter];
+  while (stack.length) {
+    const node = stack.pop();
+    if (Array.isArray(node)) stack.push(...[...node].reverse());
+    else if (typeof node === 'object' && node !== null) {
+      for (const [key, v] of Object.entries(node)) {
+        if (key === '_regex' && typeof v === 'string') out.push(v);
+        else stack.push(v);
+      }
+    }
+  }
+  return out;
+}
+
+/** Why an export stops when MariaDB's PCRE2 gave up on a row: the row would otherwise be dropped unseen. */
+export function regexLimitMessage(filter: unknown): string {
+  const patterns = regexPatternsOf(filter).map((p) => JSON.stringify(p)).join(', ');
+  return `the filter's _regex ${patterns} reached the regex engine's limit of ${PCRE_MATCH_LIMIT} steps on at least one row, ` +
+    'so that row could not be tested; rather than leave rows out silently the export stopped. Simplify the pattern ' +
+    '(nested repetition such as (a+)+ makes MariaDB backtrack) or narrow the filter with _startsWith or _eq';
+}

@@ -27,6 +27,10 @@ export interface Context {
   services: Services;
   /** Queue positions, read at most once per request. */
   queuePositions?: Promise<Map<string, number>>;
+  /** usageRemaining, counted at most once per request however many aliases ask for it. */
+  usageRemaining?: Promise<unknown>;
+  /** What the caller may read, by dataset id, looked up at most once per dataset per request. */
+  readable?: Map<number, Promise<boolean>>;
 }
 
 export function bearerToken(header: string | undefined | null): string | null {

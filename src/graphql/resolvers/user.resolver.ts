@@ -61,6 +61,7 @@ export class UserResolver {
 
   @FieldResolver(() => JSONScalar)
   usageRemaining(@Ctx() ctx: Context): Promise<unknown> {
-    return ctx.services.exports.usageRemaining(ctx.user);
+    ctx.usageRemaining ??= ctx.services.exports.usageRemaining(ctx.user);
+    return ctx.usageRemaining;
   }
 }
