@@ -14,7 +14,7 @@ import { logger } from './logger';
 import { bearerToken, Context, Services } from './graphql/context';
 import { boundSessionStatements } from './db/statement-bounds';
 import { checkSocketOperation, complexityPlugin, depthLimitRule, MAX_GRAPHQL_BYTES, parseOptions } from './graphql/limits';
-import { graphqlBodyErrors, pathDecodeErrors, securityHeaders } from './rest/security';
+import { graphqlBodyErrors, graphqlDocumentBounds, pathDecodeErrors, securityHeaders } from './rest/security';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
 import { healthRoute } from './rest/health.route';
@@ -69,6 +69,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
   app.use(
     GRAPHQL_PATHS,
     express.json({ limit: MAX_GRAPHQL_BYTES }),
+    graphqlDocumentBounds,
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Context> => {
         try {

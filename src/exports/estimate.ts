@@ -9,6 +9,7 @@ import { logger } from '../logger';
 import type { CountReply, CountRequest } from './count-thread';
 import { datasetCondition, exportWhere, metricCondition, toMicros } from './export-query';
 import { compileFilter } from './filter';
+import { filterSize } from './filter-limits';
 import { ExportParams } from './params';
 import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
 
@@ -17,6 +18,11 @@ const EXACT_BUDGET_MS = { mysql: 400, sqlite: 1000 };
 /** How long any other statement of an estimate may run (the sample, the hourly sums, the edge hours). */
 const STATEMENT_BUDGET_MS = 2000;
 const SAMPLE_ROWS = 20_000;
+/**
+ * Rows times operators an estimate may test: a wide filter gets a smaller sample and skips the exact
+ * count over many rows, so twelve estimates of a 999-term _or cost seconds of database CPU, not minutes.
+ */
+const WORK_BUDGET = 5_000_000;
 /** Estimate statements running at once per process, so estimates never hold the whole pool. */
 const MYSQL_SLOTS = 2;
 /** How long an estimate waits for a free slot before the caller is told the server is busy. */
@@ -190,14 +196,18 @@ export class ExportEstimator {
     const unfiltered = await this.countUnfiltered(params);
     if (isEmptyFilter(params.filter) || unfiltered.records === 0) return unfiltered;
     const regex = regexPatternsOf(params.filter).length > 0;
+    const perRow = Math.max(1, filterSize(params.filter).operators);
     try {
       const where = exportWhere(params, this.dialect);
-      const exact = await this.counter.row(`SELECT COUNT(*) AS n FROM event WHERE ${this.counter.guard}${where.sql}`, where.params, EXACT_BUDGET_MS[this.dialect], regex);
-      if (exact) return { records: Number(exact.n), exact: unfiltered.exact };
+      if (unfiltered.records * perRow <= WORK_BUDGET * 10) {
+        const exact = await this.counter.row(`SELECT COUNT(*) AS n FROM event WHERE ${this.counter.guard}${where.sql}`, where.params, EXACT_BUDGET_MS[this.dialect], regex);
+        if (exact) return { records: Number(exact.n), exact: unfiltered.exact };
+      }
+      const sampleRows = Math.max(500, Math.min(SAMPLE_ROWS, Math.floor(WORK_BUDGET / perRow)));
       const base = exportWhere(params, this.dialect, undefined, false);
       const filter = compileFilter(params.filter, this.dialect);
       const sample = await this.counter.row(
-        `SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ${filter.sql} THEN 1 ELSE 0 END), 0) AS m FROM (SELECT * FROM event WHERE ${this.counter.guard}${base.sql} LIMIT ${SAMPLE_ROWS}) AS sample`,
+        `SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN ${filter.sql} THEN 1 ELSE 0 END), 0) AS m FROM (SELECT * FROM event WHERE ${this.counter.guard}${base.sql} LIMIT ${sampleRows}) AS sample`,
         [...filter.params, ...base.params],
         STATEMENT_BUDGET_MS,
         regex,
@@ -207,7 +217,7 @@ export class ExportEstimator {
       const share = Number(sample.n) ? Number(sample.m) / Number(sample.n) : 0;
       return { records: Math.round(unfiltered.records * share), exact: false };
     } catch (err) {
-      if (err instanceof RegexLimitHit) throw badRequest(regexLimitMessage(params.filter));
+      if (err instanceof RegexLimitHit) throw badRequest(regexLimitMessage(params.filter, true));
       throw err;
     }
   }

@@ -24,6 +24,17 @@ export function checkFilterSize(filter: unknown, fail: Fail): void {
   if (bytes > MAX_FILTER_BYTES) {
     fail(`filter: ${bytes} bytes of JSON; at most ${MAX_FILTER_BYTES} (64 KB) are allowed: split the export or use _in lists`);
   }
+  const { operators, values } = filterSize(filter);
+  if (operators > MAX_FILTER_OPERATORS) {
+    fail(`filter: ${operators} operators; at most ${MAX_FILTER_OPERATORS} are allowed (one _in with many values counts once)`);
+  }
+  if (values > MAX_FILTER_IN_VALUES) {
+    fail(`filter: ${values} _in/_withAnyTag values in all; at most ${MAX_FILTER_IN_VALUES} are allowed`);
+  }
+}
+
+/** Operators and list values of a filter: what the work per row grows with. */
+export function filterSize(filter: unknown): { operators: number; values: number } {
   let operators = 0;
   let values = 0;
   // Depth is bounded by the parser (and by the 64 KB above); an explicit stack keeps this walk flat.
@@ -41,12 +52,7 @@ export function checkFilterSize(filter: unknown, fail: Fail): void {
       else if (key === '_and' || key === '_or' || key === '_not' || !key.startsWith('_')) stack.push(v);
     }
   }
-  if (operators > MAX_FILTER_OPERATORS) {
-    fail(`filter: ${operators} operators; at most ${MAX_FILTER_OPERATORS} are allowed (one _in with many values counts once)`);
-  }
-  if (values > MAX_FILTER_IN_VALUES) {
-    fail(`filter: ${values} _in/_withAnyTag values in all; at most ${MAX_FILTER_IN_VALUES} are allowed`);
-  }
+  return { operators, values };
 }
 
 export function checkSqlParams(count: number, fail: Fail): void {

@@ -17,6 +17,11 @@ export const MAX_COMPLEXITY = 20_000;
 export const MAX_TOKENS = 10_000;
 /** A JSON body or WebSocket message larger than this is refused before it is parsed. */
 export const MAX_GRAPHQL_BYTES = 1024 * 1024;
+/**
+ * Fields one selection set may hold: validation compares fields of a selection set pairwise (graphql-js
+ * OverlappingFieldsCanBeMerged), so thousands of aliases would cost the event loop a quadratic time.
+ */
+export const MAX_SELECTIONS = 1000;
 /** What one field that runs a database statement costs, next to 1 for a field read from memory. */
 export const DB_FIELD_COST = 10;
 
@@ -113,6 +118,31 @@ export function complexityPlugin(schema: GraphQLSchema): ApolloServerPlugin {
   };
 }
 
+/** The widest selection set's error, checked before validation so validation stays cheap. */
+export function breadthError(document: DocumentNode): GraphQLError | null {
+  let widest = 0;
+  const stack: SelectionSetNode[] = [];
+  for (const def of document.definitions) if ('selectionSet' in def && def.selectionSet) stack.push(def.selectionSet);
+  while (stack.length) {
+    const set = stack.pop()!;
+    widest = Math.max(widest, set.selections.length);
+    for (const sel of set.selections) if (sel.kind !== Kind.FRAGMENT_SPREAD && sel.selectionSet) stack.push(sel.selectionSet);
+  }
+  if (widest <= MAX_SELECTIONS) return null;
+  return new GraphQLError(`the query selects ${widest} fields in one selection set; at most ${MAX_SELECTIONS} are allowed`, { extensions: { code: 'QUERY_TOO_COMPLEX', http: { status: 400 } } });
+}
+
+/** The document, parsed with the token bound and checked for breadth; or the error to answer with. */
+export function parseBounded(query: string): DocumentNode | GraphQLError {
+  let document: DocumentNode;
+  try {
+    document = parse(query, parseOptions);
+  } catch (err) {
+    return err instanceof GraphQLError ? err : new GraphQLError(`the query could not be parsed: ${(err as Error).message}`);
+  }
+  return breadthError(document) ?? document;
+}
+
 /**
  * The same limits for an operation that arrives over graphql-ws: parse with the token bound, the
  * standard rules plus depth, then cost. Errors go back to the client on that operation only.
@@ -121,12 +151,8 @@ export function checkSocketOperation(
   schema: GraphQLSchema,
   payload: { query: string; variables?: Record<string, unknown> | null; operationName?: string | null },
 ): { document: DocumentNode } | { errors: GraphQLError[] } {
-  let document: DocumentNode;
-  try {
-    document = parse(payload.query, parseOptions);
-  } catch (err) {
-    return { errors: [err instanceof GraphQLError ? err : new GraphQLError(`the query could not be parsed: ${(err as Error).message}`)] };
-  }
+  const document = parseBounded(payload.query);
+  if (document instanceof GraphQLError) return { errors: [document] };
   const errors = validate(schema, document, [...specifiedRules, depthLimitRule]);
   if (errors.length) return { errors: [...errors] };
   try {

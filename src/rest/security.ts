@@ -1,6 +1,7 @@
 import { NextFunction, Request, Response } from 'express';
 import { ErrorCode, SluiceError } from '../errors';
-import { MAX_GRAPHQL_BYTES } from '../graphql/limits';
+import { GraphQLError } from 'graphql';
+import { MAX_GRAPHQL_BYTES, parseBounded } from '../graphql/limits';
 import { sendError } from './http-error';
 
 /**
@@ -45,4 +46,17 @@ export function pathDecodeErrors(err: { status?: number; message?: string }, req
     return sendError(res, new SluiceError(ErrorCode.BAD_REQUEST, `the path ${JSON.stringify(req.originalUrl.split('?')[0])} holds a malformed %-escape: write % as %25, and other escapes as %XX of UTF-8 bytes`));
   }
   next(err);
+}
+
+/**
+ * Before Apollo: a document over the token bound or too wide is refused here, because Apollo's own
+ * validation would first spend quadratic time on it (and a parse over the bound must be a 400).
+ */
+export function graphqlDocumentBounds(req: Request, res: Response, next: NextFunction): void {
+  const query = (req.body as { query?: unknown } | undefined)?.query;
+  if (req.method !== 'POST' || typeof query !== 'string') return next();
+  const checked = parseBounded(query);
+  if (!(checked instanceof GraphQLError)) return next();
+  const code = (checked.extensions.code as string | undefined) ?? 'GRAPHQL_PARSE_FAILED';
+  res.status(400).json({ errors: [{ message: checked.message, extensions: { code } }] });
 }
