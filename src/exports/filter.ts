@@ -508,8 +508,7 @@ function toSql(n: Node, d: Dialect): Frag {
     case 'and':
     case 'or': {
       if (n.items.length === 0) return n.t === 'and' ? TRUE : FALSE;
-      const parts = n.items.map((item) => sql`(${toSql(item, d)})`);
-      return join(parts, n.t === 'and' ? ' AND ' : ' OR ');
+      return balanced(n.items.map((item) => sql`(${toSql(item, d)})`), n.t === 'and' ? ' AND ' : ' OR ');
     }
     case 'not':
       // NULL -> false first, so that NOT of "missing" is true, as in the evaluator.
@@ -562,6 +561,16 @@ function toSql(n: Node, d: Dialect): Frag {
       return sql`(${join(crossings, ' + ')}) % 2 = 1`;
     }
   }
+}
+
+/**
+ * `a OR b OR c …` as a balanced tree of parentheses: SQLite refuses expressions nested more than 1 000
+ * deep, and a flat list of n terms is n deep to its parser; balanced, it is log2(n).
+ */
+function balanced(parts: Frag[], separator: string): Frag {
+  if (parts.length <= 2) return join(parts, separator);
+  const half = Math.ceil(parts.length / 2);
+  return sql`(${balanced(parts.slice(0, half), separator)})${raw(separator)}(${balanced(parts.slice(half), separator)})`;
 }
 
 function existsSql(target: Target, want: boolean, d: Dialect): Frag {

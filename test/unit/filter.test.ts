@@ -245,6 +245,15 @@ describe('evaluateFilter', () => {
 });
 
 describe('registerSqliteFunctions', () => {
+  test('a 999-term _or compiles to a balanced tree that SQLite runs (a flat one passes its 1 000-deep expression limit)', () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE event (source TEXT, ts INTEGER)');
+    db.prepare('INSERT INTO event VALUES (?, ?)').run('s998', 1);
+    const filter = compileFilter({ _and: [{ _or: Array.from({ length: 999 }, (_, i) => ({ source: { _eq: `s${i}` } })) }, { source: { _exists: true } }] }, 'sqlite');
+    expect(db.prepare(`SELECT COUNT(*) AS n FROM event WHERE ts > 0 AND ${filter.sql}`).get(...filter.params)).toEqual({ n: 1 });
+    db.close();
+  });
+
   test('sluice_regexp runs RE2: a pattern that backtracks for minutes in a backtracking engine answers at once', () => {
     const db = new Database(':memory:');
     registerSqliteFunctions(db);
