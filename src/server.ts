@@ -82,7 +82,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     }),
   );
   app.use(GRAPHQL_PATHS, graphqlBodyErrors);
-  // A larger message closes the socket (1009) before it is buffered whole or parsed.
+  // A larger message closes the socket (1009) before it is parsed.
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_GRAPHQL_BYTES });
   httpServer.on('upgrade', (req, socket, head) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;

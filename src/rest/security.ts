@@ -33,7 +33,7 @@ export function securityHeaders(_req: Request, res: Response, next: NextFunction
 export function graphqlBodyErrors(err: { type?: string; status?: number }, _req: Request, res: Response, next: NextFunction): void {
   const reply = (status: number, code: string, message: string) => void res.status(status).json({ errors: [{ message, extensions: { code } }] });
   if (err?.type === 'entity.too.large') {
-    return reply(413, 'PAYLOAD_TOO_LARGE', `the GraphQL request body is larger than ${MAX_GRAPHQL_BYTES} bytes (1 MB), the most /graphql accepts: send smaller documents or variables`);
+    return reply(413, 'PAYLOAD_TOO_LARGE', `the GraphQL request body is larger than ${MAX_GRAPHQL_BYTES} bytes (${MAX_GRAPHQL_BYTES / 1024} KB), the most /graphql accepts: send smaller documents or variables`);
   }
   if (err?.type === 'entity.parse.failed') return reply(400, 'BAD_REQUEST', 'the GraphQL request body is not valid JSON: send {"query": "…", "variables": {…}}');
   if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported') return reply(415, 'BAD_REQUEST', 'the GraphQL request body must be UTF-8 JSON');

@@ -96,7 +96,7 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     expect(made.stallMs).toBeLessThan(STALL_LIMIT_MS);
   });
 
-  test('#3 graphql-ws operations meet the depth and cost limits; a message over 1 MiB closes the socket', async () => {
+  test('#3 graphql-ws operations meet the depth and cost limits; a message over 256 KB closes the socket', async () => {
     const { client } = wsClient(server, ana);
     try {
       const nested = '{ me { exports(limit: 1000) { items { user { exports(limit: 1000) { items { user { exports(limit: 1000) { items { id name } } } } } } } } } }';
@@ -126,12 +126,17 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     record(storeName, '#3 graphql-ws limits', 0, 'nested exports: QUERY_TOO_COMPLEX; 16 deep: refused; 2 MiB message: closed 1009');
   });
 
-  test('#4 twelve estimates with a 20 000-term _or, and twelve with a 999-term _or over 200 000 events: the pool stays free', async () => {
-    const refused = await withStall(server, cy, () => Promise.all(Array.from({ length: 12 }, () => estimate({ dataRange: { datasets: [big] }, filter: wideOr(20_000) }))));
+  test('#4 twelve estimates with a 20 000-term _or, twelve with 2 000 terms, and twelve with 999 terms over 200 000 events: the pool stays free', async () => {
+    const huge = await withStall(server, cy, () => Promise.all(Array.from({ length: 12 }, () => estimate({ dataRange: { datasets: [big] }, filter: wideOr(20_000) }))));
+    for (const r of huge.result) {
+      // 550 KB of JSON: refused before it is parsed.
+      expect(r.status).toBe(413);
+      expect(r.body.errors?.[0].message).toMatch(/^the GraphQL request body is larger than 262144 bytes \(256 KB\)/);
+    }
+    const refused = await withStall(server, cy, () => Promise.all(Array.from({ length: 12 }, () => estimate({ dataRange: { datasets: [big] }, filter: wideOr(2000) }))));
     for (const r of refused.result) {
       expect(r.status).toBe(200);
-      // Both over 1 000 operators and over 64 KB: the size rule, checked first, answers.
-      expect(r.body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/^filter: 548899 bytes of JSON; at most 65536 \(64 KB\)/), extensions: { code: 'BAD_REQUEST' } });
+      expect(r.body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/^filter: 2001 operators; at most 1000 are allowed/), extensions: { code: 'BAD_REQUEST' } });
     }
     const heavy = await withStall(server, cy, () => Promise.all(Array.from({ length: 12 }, () => estimate({ dataRange: { datasets: [big] }, filter: wideOr(999) }))));
     const answers = heavy.result.map((r) => r.body.data?.estimateExport.records ?? r.body.errors?.[0].extensions?.code);
@@ -141,8 +146,10 @@ describe.each(STORES)('security probes on %s', (storeName) => {
       else expect(typeof r.body.data?.estimateExport.records).toBe('number');
     }
     expect(heavy.tookMs).toBeLessThan(60_000);
-    record(storeName, '#4 12 x estimate 20 000-term _or', refused.stallMs, 'BAD_REQUEST "548899 bytes of JSON; at most 65536 (64 KB)"');
+    record(storeName, '#4 12 x estimate 20 000-term _or', huge.stallMs, '413 "the GraphQL request body is larger than 262144 bytes (256 KB)"');
+    record(storeName, '#4a 12 x estimate 2 000-term _or', refused.stallMs, 'BAD_REQUEST "filter: 2001 operators; at most 1000 are allowed"');
     record(storeName, '#4b 12 x estimate 999-term _or, 200k events', heavy.stallMs, `all answered in ${heavy.tookMs} ms: ${JSON.stringify(answers)}`);
+    expect(huge.stallMs).toBeLessThan(STALL_LIMIT_MS);
     expect(refused.stallMs).toBeLessThan(STALL_LIMIT_MS);
     expect(heavy.stallMs).toBeLessThan(STALL_LIMIT_MS);
   });
@@ -199,7 +206,7 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     const range = { datasets: [big] };
     const checks: [string, unknown, RegExp][] = [
       ['2 000-term _or', wideOr(2000), /^filter: 2001 operators; at most 1000 are allowed/],
-      ['100 x 1 000 _in', { _or: Array.from({ length: 100 }, () => ({ value: { _in: Array.from({ length: 1000 }, (_, i) => i) } })) }, /^filter: \d+ bytes of JSON; at most 65536 \(64 KB\)/],
+      ['100 x 1 000 _in', { _or: Array.from({ length: 100 }, () => ({ value: { _in: Array.from({ length: 1000 }, () => 1) } })) }, /^filter: \d+ bytes of JSON; at most 65536 \(64 KB\)/],
       ['look-behind', { source: { _regex: '(?<=a+)b' } }, /^filter: _regex on "source": pattern "\(\?<=a\+\)b" cannot run in bounded time/],
     ];
     let worst = 0;
@@ -224,23 +231,23 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     expect(worst).toBeLessThan(STALL_LIMIT_MS);
   });
 
-  test('#14 too many tokens is a 400, a /graphql body over 1 MB a 413 naming GraphQL, a bad %-escape a 400 in words', async () => {
+  test('#14 too many tokens is a 400, a /graphql body over 256 KB a 413 naming GraphQL, a bad %-escape a 400 in words', async () => {
     const nodes = await server.gql(`{ me { ${'id '.repeat(10_001)} } }`, {}, ana);
     expect(nodes.status).toBe(400);
     expect(nodes.body.errors?.[0].message).toMatch(/Document contains more that 10000 tokens/);
     const huge = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ana}` },
-      body: JSON.stringify({ query: '{ me { id } }', variables: { pad: 'x'.repeat(1_100_000) } }),
+      body: JSON.stringify({ query: '{ me { id } }', variables: { pad: 'x'.repeat(300_000) } }),
     });
     expect(huge.status).toBe(413);
     const hugeBody = (await huge.json()) as any;
-    expect(hugeBody.errors[0].message).toMatch(/GraphQL request body is larger than 1048576 bytes/);
+    expect(hugeBody.errors[0].message).toMatch(/GraphQL request body is larger than 262144 bytes \(256 KB\), the most \/graphql accepts/);
     expect(JSON.stringify(hugeBody)).not.toMatch(/INGEST/);
     const badEscape = await fetch(`${server.url}/api/v3/data/exports/%E0%A4%A`, { headers: { authorization: `Bearer ${ana}` } });
     expect(badEscape.status).toBe(400);
     expect(((await badEscape.json()) as any).error.message).toMatch(/holds a malformed %-escape/);
-    record(storeName, '#14 HTTP edges', 0, '10 001 tokens: 400; 1.1 MB body: 413 naming the GraphQL limit; %E0%A4%A: 400 "malformed %-escape"');
+    record(storeName, '#14 HTTP edges', 0, '10 001 tokens: 400; 300 KB body: 413 naming the GraphQL limit (256 KB); %E0%A4%A: 400 "malformed %-escape"');
   });
 
   test('#15 standard introspection works with a token under NODE_ENV=production', async () => {
