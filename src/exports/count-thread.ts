@@ -9,7 +9,7 @@ export interface CountRequest {
   params: unknown[];
   deadline: number;
 }
-export type CountReply = { id: number; n: number } | { id: number; timedOut: true } | { id: number; error: string };
+export type CountReply = { id: number; row: Record<string, unknown> } | { id: number; timedOut: true } | { id: number; error: string };
 
 const TIMED_OUT = 'sluice: statement time bound reached';
 
@@ -35,7 +35,7 @@ if (parentPort) {
     calls = 0;
     let reply: CountReply;
     try {
-      reply = { id: req.id, n: Number((db.prepare(req.sql).get(...req.params) as { n: number }).n) };
+      reply = { id: req.id, row: db.prepare(req.sql).get(...req.params) as Record<string, unknown> };
     } catch (err) {
       const message = (err as Error).message;
       reply = message.includes(TIMED_OUT) ? { id: req.id, timedOut: true } : { id: req.id, error: message };

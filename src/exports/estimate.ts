@@ -139,7 +139,7 @@ class SqliteCounter implements Counter {
       const onMessage = (reply: CountReply) => {
         if (reply.id !== req.id) return;
         done();
-        if ('n' in reply) resolve({ n: reply.n });
+        if ('row' in reply) resolve(reply.row);
         else if ('timedOut' in reply) resolve(null);
         else reject(new Error(reply.error));
       };

@@ -1,3 +1,4 @@
+import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Store, TestServer } from '../e2e/harness';
@@ -7,46 +8,33 @@ export const STORES: Store[] = ['sqlite', 'mysql'];
 
 /**
  * Another user's `{me{id}}`, sent every 200 ms while an attack runs (SPEC §15: nothing a user sends may
- * stall the server). The stall is the worst latency seen; a request still unanswered at the end counts
- * with the time it has waited so far.
+ * stall the server), from a process of its own (stall-client.js) so the attacker's own work here is not
+ * mistaken for the server's. The stall is the worst latency seen.
  */
 export class StallProbe {
-  private readonly latencies: number[] = [];
-  private readonly pending = new Set<number>();
-  private timer?: NodeJS.Timeout;
-  private failures = 0;
+  private child?: ChildProcess;
 
   constructor(
     private readonly server: TestServer,
     private readonly token: string,
   ) {}
 
-  start(): void {
-    const send = () => {
-      const sentAt = Date.now();
-      this.pending.add(sentAt);
-      this.server
-        .gql('{ me { id } }', {}, this.token)
-        .then((res) => {
-          if (res.status !== 200 || !res.body.data?.me?.id) this.failures++;
-        }, () => this.failures++)
-        .finally(() => {
-          this.pending.delete(sentAt);
-          this.latencies.push(Date.now() - sentAt);
-        });
-    };
-    send();
-    this.timer = setInterval(send, 200);
+  async start(): Promise<void> {
+    const child = fork(path.join(__dirname, 'stall-client.js'), [this.server.url, this.token], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('error', reject);
+    });
   }
 
-  /** Stops sending; waits (at most 30 s) for the answers still out, then gives the worst. */
-  async stop(): Promise<{ stallMs: number; samples: number; failures: number }> {
-    clearInterval(this.timer);
-    const deadline = Date.now() + 30_000;
-    while (this.pending.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const waiting = [...this.pending].map((sentAt) => Date.now() - sentAt);
-    const all = [...this.latencies, ...waiting];
-    return { stallMs: Math.max(0, ...all), samples: all.length, failures: this.failures + waiting.length };
+  stop(): Promise<{ stallMs: number; samples: number; failures: number }> {
+    const child = this.child!;
+    return new Promise((resolve, reject) => {
+      child.once('message', (m) => resolve(m as { stallMs: number; samples: number; failures: number }));
+      child.once('exit', (code) => code !== 0 && reject(new Error(`stall client exited with ${code}`)));
+      child.send('stop');
+    });
   }
 }
 
@@ -59,7 +47,7 @@ export interface Measured<T> {
 /** Runs an attack while the probe runs, for at least `minMs` so the probe sees it. */
 export async function withStall<T>(server: TestServer, probeToken: string, attack: () => Promise<T>, minMs = 600): Promise<Measured<T>> {
   const probe = new StallProbe(server, probeToken);
-  probe.start();
+  await probe.start();
   const started = Date.now();
   let result: T;
   try {
