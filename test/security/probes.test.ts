@@ -3,6 +3,8 @@ import WebSocket from 'ws';
 import { collect, TestServer, TestStore, waitForExport, wsClient } from '../e2e/harness';
 import { record, STALL_LIMIT_MS, STORES, wideOr, withStall } from './support';
 
+jest.setTimeout(180_000);
+
 /**
  * The probes of issue 10, tried as an attacker with an ordinary account would, on both stores. Each
  * measures the stall another user sees (`{me{id}}` every 200 ms) and checks the answer is a clear one:
@@ -43,6 +45,8 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     await server.start();
     // Warm the server's code paths first: a fresh process's first requests are slow for reasons of its own.
     for (let i = 0; i < 20; i++) await server.data('{ me { id } }', {}, cy);
+    const idle = await withStall(server, cy, async () => undefined, 2000);
+    record(storeName, '#0 baseline: no attack', idle.stallMs, 'the probe alone, for comparison on this machine');
     evil = await datasetOf('evil');
     const events = Array.from({ length: 200 }, (_, i) => ({ timestamp: 1_700_000_000_000 + i, metric: 'level::number', value: i, source: EVIL_SOURCE }));
     expect((await ingest(evil, events)).status).toBe(204);
