@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThisThreadsPriority } from './export-runner';
 import { registerSqliteFunctions } from './filter';
 
 /** A count asked of the thread; `deadline` is epoch ms, past which the statement aborts itself. */
@@ -20,6 +21,8 @@ const TIMED_OUT = 'sluice: statement time bound reached';
  * SQLite itself (and gives the thread back to JavaScript, so terminate() from the owner works too).
  */
 if (parentPort) {
+  // Estimates are background work too: the server's own thread answers first when the cores are busy.
+  lowerThisThreadsPriority();
   const db = new Database(workerData.file as string, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 2000');
   registerSqliteFunctions(db);

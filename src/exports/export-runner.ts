@@ -107,7 +107,7 @@ async function openStore(databaseUrl: string): Promise<Store> {
  * Export work is throughput work: on Linux this thread gets a lower scheduling priority (nice 10), so
  * the server's event loop answers requests first when the cores are busy. Elsewhere it runs as is.
  */
-function lowerThisThreadsPriority(): void {
+export function lowerThisThreadsPriority(): void {
   try {
     const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
     if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, 10);
