@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import { format as formatSql } from 'mysql2';
 import { mysqlConnectionOptions } from '../src/db/data-source';
-import { csvWriter } from '../src/exports/csv';
+import { csvWriter } from '../src/exports/formats/csv';
 import { buildExportQuery } from '../src/exports/export-query';
 import { DEFAULT_FIELDS, ExportParams } from '../src/exports/params';
 import {

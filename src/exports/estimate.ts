@@ -4,6 +4,7 @@ import { Dialect } from '../db/connection';
 import { logger } from '../logger';
 import { datasetCondition, exportWhere, metricCondition, toMicros } from './export-query';
 import { compileFilter } from './filter';
+import { formatOf } from './formats';
 import { ExportParams } from './params';
 
 /** How long an exact filtered count may run on MySQL before a sampled estimate stands in. */
@@ -90,4 +91,9 @@ export class ExportEstimator {
       return null;
     }
   }
+}
+
+/** Bytes of the data file for that many records, in the export's format: a guide, not a promise. */
+export function estimateBytes(params: ExportParams, records: number): number {
+  return Math.round(records * formatOf(params).bytesPerRecord(params));
 }

@@ -144,9 +144,10 @@ export class ExportWorker {
   }
 
   private begin(claim: Claim): void {
-    this.removeStaleTemps(claim);
-    const tmpPath = path.join(this.config.exportsDir, tmpFileName(claim.id, claim.attempt));
-    const job: RunnerJob = { databaseUrl: this.config.databaseUrl, params: JSON.parse(claim.params) as ExportParams, tmpPath, knownEstimate: claim.recordsEstimate };
+    const params = JSON.parse(claim.params) as ExportParams;
+    this.removeStaleTemps(claim, params);
+    const tmpPath = path.join(this.config.exportsDir, tmpFileName(claim.id, claim.attempt, params));
+    const job: RunnerJob = { databaseUrl: this.config.databaseUrl, exportId: claim.id, params, tmpPath, knownEstimate: claim.recordsEstimate };
     // Bounded heaps make V8 collect early: a runner streams in small batches, so its memory stays flat
     // whatever the export's size instead of drifting up to V8's default limits.
     const thread = new Worker(path.join(__dirname, 'runner-thread.js'), { workerData: job, resourceLimits: RUNNER_HEAP_LIMITS });
@@ -229,11 +230,12 @@ export class ExportWorker {
     if (run.stopped) return;
     run.stopped = true;
     this.reap(run);
-    const fileName = exportFileName(run.claim.id, run.claim.attempt);
+    const fileName = exportFileName(run.claim.id, run.claim.attempt, JSON.parse(run.claim.params) as ExportParams);
     const finalPath = path.join(this.config.exportsDir, fileName);
     try {
       fs.renameSync(run.tmpPath, finalPath);
-      const now = Date.now();
+      // the runner's completion time, which a ZIP's manifest already holds
+      const now = done.completedOn;
       const held = await this.queue.guardedUpdate(run.claim, {
         status: ExportStatus.COMPLETED, recordsProcessed: done.records, recordsEstimate: Math.max(run.estimate ?? 0, done.records),
         completedOn: now, expiresOn: now + this.config.exportRetentionMs, sizeBytes: done.sizeInBytes,
@@ -279,10 +281,10 @@ export class ExportWorker {
   }
 
   /** A temporary file from an earlier attempt belongs to a worker that died or was overtaken. */
-  private removeStaleTemps(claim: Claim): void {
+  private removeStaleTemps(claim: Claim, params: ExportParams): void {
     const prefix = tmpFilePrefix(claim.id);
     for (const name of fs.readdirSync(this.config.exportsDir)) {
-      if (name.startsWith(prefix) && name !== tmpFileName(claim.id, claim.attempt)) fs.rmSync(path.join(this.config.exportsDir, name), { force: true });
+      if (name.startsWith(prefix) && name !== tmpFileName(claim.id, claim.attempt, params)) fs.rmSync(path.join(this.config.exportsDir, name), { force: true });
     }
   }
 

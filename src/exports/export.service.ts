@@ -10,9 +10,9 @@ import { Permission } from '../entities/dataset-member.entity';
 import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
-import { isValidTimeZone } from './csv';
+import { isValidTimeZone } from './formats/csv';
 import { ExportEvents } from './export-events';
-import { ExportEstimator } from './estimate';
+import { estimateBytes, ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
@@ -253,15 +253,10 @@ export class ExportService {
   async estimate(user: UserEntity, req: ExportRequest): Promise<{ records: number; bytes: number }> {
     const params = await this.validate(user, req);
     const records = await this.countRecords(params);
-    // Average bytes of a CSV line, measured on the seeded data per field; a guide, not a promise.
-    const perRecord = params.fields.reduce((sum, f) => sum + (FIELD_BYTES[f] ?? 16), 0);
-    return { records, bytes: records * perRecord };
+    return { records, bytes: estimateBytes(params, records) };
   }
 }
 
-const FIELD_BYTES: Record<EventFieldName, number> = {
-  timestamp: 14, dataset: 3, metric: 20, producer: 38, source: 11, value: 8, tags: 24, location: 30, geohash: 10, elevation: 3, tsReceived: 14,
-};
 
 export interface ExportListFilter {
   statusIn?: ExportStatus[] | null;

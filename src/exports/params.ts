@@ -3,6 +3,8 @@ export const EVENT_FIELDS = ['timestamp', 'dataset', 'metric', 'producer', 'sour
 export type EventFieldName = (typeof EVENT_FIELDS)[number];
 export const DEFAULT_FIELDS: EventFieldName[] = ['timestamp', 'dataset', 'metric', 'source', 'value'];
 
+import type { FormatName, PackagingName } from './formats/format';
+
 export type Precision = 'SECONDS' | 'MILLISECONDS' | 'MICROSECONDS';
 export type TimestampFormatName = 'EPOCH' | 'ISO8601';
 
@@ -22,6 +24,10 @@ export interface ExportParams {
   timestampFormat: TimestampFormatName;
   timeZone: string;
   excelSafe: boolean;
+  /** Absent on exports asked for before formats existed: CSV. */
+  format?: FormatName;
+  /** Absent on exports asked for before packaging existed: NONE. */
+  packaging?: PackagingName;
   /** The user's maxDataExportRecords when the export was asked for. */
   maxRecords: number;
 }
