@@ -15,6 +15,7 @@ import { ExportEvents } from './export-events';
 import { estimateBytes, ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
+import { FormatName, PackagingName } from './formats/format';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
@@ -31,6 +32,8 @@ export interface ExportRequest {
   timestampFormat?: TimestampFormatName | null;
   timeZone?: string | null;
   excelSafe?: boolean | null;
+  format?: FormatName | null;
+  packaging?: PackagingName | null;
 }
 
 export interface UsageLimits {
@@ -100,6 +103,9 @@ export class ExportService {
     if (req.limit != null && req.limit < 1) throw badRequest(`limit must be a positive number of records, not ${req.limit}`);
     const timeZone = req.timeZone ?? 'UTC';
     if (!isValidTimeZone(timeZone)) throw badRequest(`timeZone "${timeZone}" is not an IANA time zone (e.g. "Europe/Paris")`);
+    const format = req.format ?? 'CSV';
+    const packaging = req.packaging ?? 'NONE';
+    checkFormatOptions(format, req, timeZone);
     if (req.name != null && req.name.length > 255) throw badRequest('name has at most 255 characters');
     const filter = req.filter ?? null;
     try {
@@ -121,6 +127,8 @@ export class ExportService {
       timestampFormat: req.timestampFormat ?? 'EPOCH',
       timeZone,
       excelSafe: req.excelSafe ?? false,
+      format,
+      packaging,
       maxRecords: this.limitsOf(user).maxDataExportRecords,
     };
   }
@@ -257,6 +265,17 @@ export class ExportService {
   }
 }
 
+
+/** §12: an option set to anything but its default where the format ignores it is refused, by name. */
+function checkFormatOptions(format: FormatName, req: ExportRequest, timeZone: string): void {
+  const misplaced: string[] = [];
+  if (format !== 'CSV' && req.excelSafe) misplaced.push('excelSafe: true (it applies to CSV only)');
+  if (format === 'PARQUET') {
+    if (req.timestampFormat === 'ISO8601') misplaced.push('timestampFormat: ISO8601 (Parquet timestamps are typed, always UTC)');
+    if (timeZone !== 'UTC') misplaced.push(`timeZone: "${timeZone}" (Parquet timestamps are typed, always UTC)`);
+  }
+  if (misplaced.length) throw badRequest(`${misplaced.join('; ')}: not an option for format ${format}; leave it at its default`);
+}
 
 export interface ExportListFilter {
   statusIn?: ExportStatus[] | null;

@@ -1,8 +1,11 @@
 import { ExportParams } from '../params';
 import { CSV } from './csv';
 import { ExportFormat, FormatName, PackagingName } from './format';
+import { JSONL } from './jsonl';
+import { PARQUET } from './parquet';
+import { XLSX } from './xlsx';
 
-const FORMATS: Partial<Record<FormatName, ExportFormat>> = { CSV };
+const FORMATS: Record<FormatName, ExportFormat> = { CSV, JSONL, PARQUET, XLSX };
 
 export function formatOf(params: Pick<ExportParams, 'format'>): ExportFormat {
   const format = FORMATS[params.format ?? 'CSV'];
