@@ -33,6 +33,8 @@ const EVENTS: Event[] = [
   { timestamp: T0 + 11, metric: 'status::string', value: '' },
 ];
 const ALL_FIELDS = ['timestamp', 'dataset', 'metric', 'producer', 'source', 'value', 'tags', 'location', 'geohash', 'elevation', 'tsReceived'];
+/** Stored and exported as `bool` (§11), whatever name it was ingested under. */
+const stored = (metric: string) => metric.replace(/::boolean$/, '::bool');
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 const valueText = (v: unknown) => (v === null || v === undefined ? null : typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
@@ -140,7 +142,7 @@ describe(`formats and packaging on ${STORE}`, () => {
       expect(line).toMatchObject({
         timestamp: e.timestamp * 1000,
         dataset,
-        metric: e.metric,
+        metric: stored(e.metric),
         producer: e.producer ? { userId: e.producer.userId ?? null, clientId: e.producer.clientId ?? null } : null,
         source: e.source ?? null,
         value: e.value ?? null,
@@ -186,7 +188,7 @@ describe(`formats and packaging on ${STORE}`, () => {
     )).getRowObjectsJson();
     expect(rows).toEqual(
       EVENTS.map((e) => ({
-        us: String(e.timestamp * 1000), dataset, metric: e.metric,
+        us: String(e.timestamp * 1000), dataset, metric: stored(e.metric),
         producer: e.producer ? { userId: e.producer.userId ?? null, clientId: e.producer.clientId ?? null } : null,
         source: e.source ?? null, value: valueText(e.value), tags: e.tags ?? null, location: e.location ?? null,
         geohash: e.location ? expect.stringMatching(/^u09t/) : null, elevation: e.elevation ?? null,
@@ -229,7 +231,7 @@ describe(`formats and packaging on ${STORE}`, () => {
       expect(ts.z).toBe('yyyy-mm-dd hh:mm:ss.000');
       expect(Math.round((Number(ts.v) - 25569) * 86_400_000)).toBe(e.timestamp + 3_600_000);
       expect(cell(r, 'dataset')).toMatchObject({ t: 's', v: dataset });
-      expect(cell(r, 'metric')).toMatchObject({ t: 's', v: e.metric });
+      expect(cell(r, 'metric')).toMatchObject({ t: 's', v: stored(e.metric) });
       const value = cell(r, 'value');
       if (e.value === null) expect(value?.v ?? null).toBeNull();
       else if (typeof e.value === 'number') expect(value).toMatchObject({ t: 'n', v: e.value });

@@ -1,19 +1,7 @@
-import { EventFieldName, ExportParams, Precision } from '../params';
+import { FIELD_COLUMNS, MICROS_PER } from '../../events/event-schema';
+import { ExportParams, Precision } from '../params';
 
-/** The event columns each field is made from, in SELECT order. */
-export const FIELD_COLUMNS: Record<EventFieldName, string[]> = {
-  timestamp: ['ts'],
-  dataset: ['dataset_id'],
-  metric: ['metric'],
-  producer: ['producer_user_id', 'producer_client_id'],
-  source: ['source'],
-  value: ['value_text'],
-  tags: ['tags'],
-  location: ['lat', 'lng'],
-  geohash: ['geohash'],
-  elevation: ['elevation'],
-  tsReceived: ['ts_received'],
-};
+export { FIELD_COLUMNS };
 
 /** Collects the columns a writer reads, each once, and tells where each one is in a row. */
 export class ColumnPlan {
@@ -25,11 +13,9 @@ export class ColumnPlan {
   }
 }
 
-const DIVISOR: Record<Precision, number> = { SECONDS: 1_000_000, MILLISECONDS: 1000, MICROSECONDS: 1 };
-
 /** µs epoch (as stored) -> epoch integer in the export's precision, truncated towards the past. */
 export function epochIn(precision: Precision): (micros: number) => number {
-  const divisor = DIVISOR[precision];
+  const divisor = MICROS_PER[precision];
   return divisor === 1 ? (us) => us : (us) => Math.floor(us / divisor);
 }
 
