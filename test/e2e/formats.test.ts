@@ -31,6 +31,7 @@ const EVENTS: Event[] = [
   { timestamp: T0 + 9, metric: 'reading::json', value: [1, 'two', true] },
   { timestamp: T0 + 10, metric: 'temperature::number', value: null, source: null },
   { timestamp: T0 + 11, metric: 'status::string', value: '' },
+  { timestamp: T0 + 12, metric: 'vector::number[]', value: [1, 2.5, -3] },
 ];
 const ALL_FIELDS = ['timestamp', 'dataset', 'metric', 'producer', 'source', 'value', 'tags', 'location', 'geohash', 'elevation', 'tsReceived'];
 /** Stored and exported as `bool` (§11), whatever name it was ingested under. */

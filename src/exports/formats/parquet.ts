@@ -1,5 +1,6 @@
 import type { ExportParams } from '../params';
 import { ColumnPlan, FIELD_COLUMNS, onlyNumberMetrics } from './columns';
+import { csvBytesPerRecord } from './field-bytes';
 import { ExportFormat, Output, Row } from './format';
 
 type Writer = typeof import('hyparquet-writer', { with: { 'resolution-mode': 'import' } });
@@ -144,7 +145,7 @@ export const PARQUET: ExportFormat = {
   contentType: 'application/vnd.apache.parquet',
   extension: 'parquet',
   storedCompression: 'none',
-  // measured on the seeded data: about a third of the CSV's bytes for the default fields
-  bytesPerRecord: (params) => Math.max(4, params.fields.length * 3),
+  // measured on 2M seeded events: 6 bytes a record against the CSV's 56 (typed, dictionary-encoded columns)
+  bytesPerRecord: (params) => Math.max(1, Math.round(csvBytesPerRecord(params) * 0.11)),
   writer: parquetWriter,
 };
