@@ -7,8 +7,10 @@
   const GRAPHQL_PATH = '/graphql';
   const TOKEN_KEY = 'sluice.token';
   const GET_A_TOKEN = 'npx sluice token create --email you@example.com';
-  const EVENT_FIELDS = ['timestamp', 'dataset', 'metric', 'producer', 'source', 'value', 'tags', 'location', 'geohash', 'elevation', 'tsReceived'];
-  const DEFAULT_FIELDS = ['timestamp', 'dataset', 'metric', 'source', 'value'];
+  // The event fields and the default choice come from the server's schema (the EventField enum and the
+  // default of CreateExportInput.fields), so a field added on the server shows here by itself.
+  const EVENT_FIELDS_QUERY = `fieldEnum: __type(name: "EventField") { enumValues { name description } }
+    exportInput: __type(name: "CreateExportInput") { inputFields { name defaultValue } }`;
   const RUNNING = ['QUEUING', 'GENERATING'];
   const EXPORTS_SHOWN = 100;
   // The server's own words for an export deleted while someone was watching it.
@@ -263,6 +265,7 @@
           datasets(limit: 200) { items { id name metrics { id } } }
           exports(limit: ${EXPORTS_SHOWN}) { count items { ${EXPORT_FIELDS} } }
         }
+        ${EVENT_FIELDS_QUERY}
       }`);
       try {
         sessionStorage.setItem(TOKEN_KEY, token);
@@ -271,6 +274,7 @@
       }
       state.me = data.me;
       state.datasets = data.me.datasets.items;
+      renderFieldChoices(data);
       $('token-input').value = '';
       renderSignedIn();
       replaceExports(data.me.exports);
@@ -678,9 +682,16 @@
     return wrap;
   }
 
-  function renderFieldChoices() {
+  function renderFieldChoices(schema) {
     const list = $('fields-list');
-    for (const f of EVENT_FIELDS) list.append(checkbox('field', f, f, DEFAULT_FIELDS.includes(f)));
+    list.replaceChildren();
+    const defaults = schema.exportInput.inputFields.find((f) => f.name === 'fields')?.defaultValue ?? '';
+    const chosen = defaults.match(/\w+/g) ?? [];
+    for (const f of schema.fieldEnum.enumValues) {
+      const box = checkbox('field', f.name, f.name, chosen.includes(f.name));
+      box.title = f.description ?? '';
+      list.append(box);
+    }
   }
 
   /** The form as a CreateExportInput, or a sentence saying what to fix. */
@@ -751,7 +762,6 @@
   // ---- start --------------------------------------------------------------------------------------
 
   function init() {
-    renderFieldChoices();
     $('create-datasets').addEventListener('change', renderMetricChoices);
     $('create-form').addEventListener('submit', onCreate);
     $('token-form').addEventListener('submit', (event) => {
