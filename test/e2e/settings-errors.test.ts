@@ -27,10 +27,10 @@ describe(`settings and command-line errors on ${STORE}`, () => {
     expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL="mysql:\/\/root@127.0.0.1:3306" is not valid: expected .*the database name is required/);
     ({ code, stderr } = await store.cliFails(['migrate'], { DATABASE_URL: 'mysql://root@127.0.0.1:3306/sluice_no_such_db' }));
     expect(code).toBe(1);
-    expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL=mysql:\/\/root@127.0.0.1:3306\/sluice_no_such_db: the database "sluice_no_such_db" does not exist on 127.0.0.1:3306; create it first: CREATE DATABASE/);
+    expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL=mysql:\/\/\*\*\*@127.0.0.1:3306\/sluice_no_such_db: the database "sluice_no_such_db" does not exist on 127.0.0.1:3306; create it first: CREATE DATABASE/);
     ({ code, stderr } = await store.cliFails(['migrate'], { DATABASE_URL: 'mysql://root@127.0.0.1:1/x' }));
     expect(code).toBe(1);
-    expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL=mysql:\/\/root@127.0.0.1:1\/x: cannot reach MySQL at 127.0.0.1:1 \(ECONNREFUSED\)/);
+    expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL=mysql:\/\/\*\*\*@127.0.0.1:1\/x: cannot reach MySQL at 127.0.0.1:1 \(ECONNREFUSED\)/);
   });
 
   test('a SQLite file in a directory that does not exist: the directory is made, and one line says so', async () => {
