@@ -1,21 +1,24 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DataSource, In } from 'typeorm';
+import { DataSource, In, LessThan } from 'typeorm';
 import { DatasetService } from '../catalog/dataset.service';
 import { Config } from '../config';
 import { dialectOf } from '../db/data-source';
 import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/data-export.entity';
 import { Permission } from '../entities/dataset-member.entity';
+import { ExportRemovalEntity } from '../entities/export-removal.entity';
 import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
 import { isValidTimeZone } from './csv';
+import { REMOVAL_KEPT_MS } from './changes';
 import { ExportEvents } from './export-events';
 import { ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
 import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
+import { boundedRegex, RegexError } from './regex';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
@@ -39,6 +42,9 @@ export interface UsageLimits {
   maxDataExportRecords: number;
 }
 
+/** Each dataset and metric is a bound SQL parameter of every export query: kept well inside SQLite's 32 766. */
+const MAX_RANGE_DATASETS = 100;
+const MAX_RANGE_METRICS = 1000;
 const ACTIVE = [ExportStatus.QUEUING, ExportStatus.GENERATING];
 
 /** Serialises the check-then-insert of the export limit within this process (SQLite has no row locks). */
@@ -82,12 +88,15 @@ export class ExportService {
   async validate(user: UserEntity, req: ExportRequest): Promise<ExportParams> {
     const ids = (req.dataRange?.datasets ?? []).map((d) => d.trim());
     if (!ids.length) throw badRequest('dataRange.datasets must name at least one dataset');
+    if (ids.length > MAX_RANGE_DATASETS) throw badRequest(`dataRange.datasets names ${ids.length} datasets; at most ${MAX_RANGE_DATASETS} are allowed`);
     const datasetIds: number[] = [];
     for (const id of ids) {
       const dataset = await this.datasets.requireAccess(id, user.id, Permission.READ);
       if (!datasetIds.includes(dataset.id)) datasetIds.push(dataset.id);
     }
-    const metrics = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null).map((m) => {
+    const named = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null);
+    if (named.length > MAX_RANGE_METRICS) throw badRequest(`dataRange.metrics names ${named.length} metrics; at most ${MAX_RANGE_METRICS} are allowed (*::type selects every metric of a type)`);
+    const metrics = named.map((m) => {
       const canonical = canonicalSelector(m);
       if (!canonical) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type ${METRIC_TYPES_TEXT}`);
       return canonical;
@@ -206,11 +215,20 @@ export class ExportService {
     return after;
   }
 
-  /** Cancels if needed, then deletes the record and its file. Returns the export as it last was. */
+  /**
+   * Cancels if needed, then deletes the record and its file. Returns the export as it last was. A
+   * tombstone holding that last state is written in the same transaction, so subscribers in other
+   * processes hear of the removal through the database too (a deleted row leaves nothing to poll).
+   */
   async remove(user: UserEntity, id: string): Promise<DataExportEntity> {
     let row = await this.get(user, id);
     if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, 'removed by the user');
-    await this.ds.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    const now = Date.now();
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(ExportRemovalEntity).delete({ removedOn: LessThan(now - REMOVAL_KEPT_MS) });
+      await m.getRepository(ExportRemovalEntity).upsert({ exportId: id, userId: user.id, removedOn: now, lastState: JSON.stringify(row) }, ['exportId']);
+      await m.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    });
     if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
     this.events.changed(id, user.id);
     return row;
@@ -226,13 +244,14 @@ export class ExportService {
       const [items, total] = await qb.skip(offset).take(limit).getManyAndCount();
       return { items, total };
     }
-    let re: RegExp;
+    let re: { test(s: string): boolean };
     try {
-      re = new RegExp(filter.nameRegex);
+      re = boundedRegex(filter.nameRegex, false);
     } catch (err) {
-      throw badRequest(`filter.name._regex is not a valid regular expression: ${(err as Error).message}`);
+      if (!(err instanceof RegexError)) throw err;
+      throw badRequest(`filter.name._regex is not a valid regular expression: ${err.message}`);
     }
-    // A user's exports are few; the regex runs here so it means the same on every store.
+    // A user's exports are few; the regex runs here (RE2: linear time) so it means the same on every store.
     const all = (await qb.getMany()).filter((e) => re.test(e.name ?? ''));
     return { items: all.slice(offset, offset + limit), total: all.length };
   }
