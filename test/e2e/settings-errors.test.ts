@@ -56,9 +56,11 @@ describe(`settings and command-line errors on ${STORE}`, () => {
     const server = new TestServer(store, { REDIS_URL: 'redis://127.0.0.1:1' });
     try {
       await server.start();
-      const warnings = server.logs.split('\n').filter((l) => l.includes('REDIS_URL'));
-      expect(warnings).toHaveLength(1);
-      expect(JSON.parse(warnings[0]).msg).toMatch(/^REDIS_URL=redis:\/\/127.0.0.1:1: Redis cannot be reached \(.+\); subscription changes go through the database instead$/);
+      // One warning per outage (per connection role), however many reconnects fail.
+      const warnings = server.logs.split('\n').filter((l) => l.includes('cannot be reached'));
+      expect(warnings.length).toBeGreaterThanOrEqual(1);
+      expect(warnings.length).toBeLessThanOrEqual(2);
+      expect(JSON.parse(warnings[0]).msg).toMatch(/^Redis at REDIS_URL=redis:\/\/127.0.0.1:1 cannot be reached \(.+\): change notices go through the database until it is back$/);
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     } finally {
       await server.stop();
