@@ -8,8 +8,10 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
   const GRAPHQL_PATH = '/graphql';
   const TOKEN_KEY = 'sluice.token';
   const GET_A_TOKEN = 'npx sluice token create --email you@example.com';
-  const EVENT_FIELDS = ['timestamp', 'dataset', 'metric', 'producer', 'source', 'value', 'tags', 'location', 'geohash', 'elevation', 'tsReceived'];
-  const DEFAULT_FIELDS = ['timestamp', 'dataset', 'metric', 'source', 'value'];
+  // The event fields and the default choice come from the server's schema (the EventField enum and the
+  // default of CreateExportInput.fields), so a field added on the server shows here by itself.
+  const EVENT_FIELDS_QUERY = `fieldEnum: __type(name: "EventField") { enumValues { name description } }
+    exportInput: __type(name: "CreateExportInput") { inputFields { name defaultValue } }`;
   const RUNNING = ['QUEUING', 'GENERATING'];
   const EXPORTS_SHOWN = 100;
   // The server's own words for an export deleted while someone was watching it.
@@ -249,6 +251,7 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
           datasets(limit: 200) { items { id name metrics { id } } }
           exports(limit: ${EXPORTS_SHOWN}) { count items { ${EXPORT_FIELDS} } }
         }
+        ${EVENT_FIELDS_QUERY}
       }`);
       try {
         sessionStorage.setItem(TOKEN_KEY, token);
@@ -257,6 +260,7 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
       }
       state.me = data.me;
       state.datasets = data.me.datasets.items;
+      renderFieldChoices(data);
       $('token-input').value = '';
       renderSignedIn();
       replaceExports(data.me.exports);
@@ -679,9 +683,17 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
     return wrap;
   }
 
-  function renderFieldChoices() {
+  function renderFieldChoices(schema) {
     const list = $('fields-list');
-    for (const f of EVENT_FIELDS) list.append(checkbox('field', f, f, DEFAULT_FIELDS.includes(f)));
+    list.replaceChildren();
+    const defaults = schema.exportInput.inputFields.find((f) => f.name === 'fields')?.defaultValue ?? '';
+    const chosen = defaults.match(/\w+/g) ?? [];
+    state.defaultFields = chosen;
+    for (const f of schema.fieldEnum.enumValues) {
+      const box = checkbox('field', f.name, f.name, chosen.includes(f.name));
+      box.title = f.description ?? '';
+      list.append(box);
+    }
   }
 
   /** The form as a CreateExportInput, or a sentence saying what to fix. */
@@ -755,7 +767,7 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
   function resetForm() {
     $('create-name').value = '';
     for (const input of $('metrics-list').querySelectorAll('input')) input.checked = false;
-    for (const input of $('fields-list').querySelectorAll('input')) input.checked = DEFAULT_FIELDS.includes(input.value);
+    for (const input of $('fields-list').querySelectorAll('input')) input.checked = (state.defaultFields ?? []).includes(input.value);
     for (const key of ['from', 'to', 'filter']) $(`create-${key}`).value = '';
     resetOptions($);
   }
@@ -763,7 +775,6 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
   // ---- start --------------------------------------------------------------------------------------
 
   function init() {
-    renderFieldChoices();
     setUpOptions($);
     $('create-reset').addEventListener('click', () => {
       resetForm();

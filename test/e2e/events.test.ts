@@ -176,7 +176,7 @@ describe(`the snapshot on ${STORE}: an export holds the events received up to it
   });
 
   test('with both worker slots held by two other users, events ingested after the request are absent from the file', async () => {
-    const ann = await store.seededUser('ann@example.com', 600_000, 'big');
+    const ann = await store.seededUser('ann@example.com', 200_000, 'big');
     const { token: bea } = await store.cli<{ token: string }>(['user', 'create', '--email', 'bea@example.com']);
     await store.cli(['dataset', 'grant', '--dataset', ann.dataset, '--email', 'bea@example.com', '--permission', 'READ']);
     const { token: cid } = await store.cli<{ token: string }>(['user', 'create', '--email', 'cid@example.com']);
@@ -206,5 +206,5 @@ describe(`the snapshot on ${STORE}: an export holds the events received up to it
     // Only the event received before the request and not replaced since.
     expect(rows.slice(1).map((r) => [r[3], r[4]])).toEqual([['before', '1']]);
     for (const [i, id] of long.entries()) await server.data('mutation($id: String!) { onExport(id: $id) { cancel { responseCode } } }', { id }, [ann.token, bea][i]);
-  });
+  }, 300_000);
 });

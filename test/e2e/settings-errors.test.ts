@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { STORE, TestServer, TestStore } from './harness';
+import { STORE, TestServer, TestStore, waitFor } from './harness';
 
 /** A new user's first mistakes: each answered in one line that names the setting (or the option). */
 describe(`settings and command-line errors on ${STORE}`, () => {
@@ -27,10 +27,10 @@ describe(`settings and command-line errors on ${STORE}`, () => {
     expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL="mysql:\/\/root@127.0.0.1:3306" is not valid: expected .*the database name is required/);
     ({ code, stderr } = await store.cliFails(['migrate'], { DATABASE_URL: 'mysql://root@127.0.0.1:3306/sluice_no_such_db' }));
     expect(code).toBe(1);
-    expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL=mysql:\/\/root@127.0.0.1:3306\/sluice_no_such_db: the database "sluice_no_such_db" does not exist on 127.0.0.1:3306; create it first: CREATE DATABASE/);
+    expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL=mysql:\/\/\*\*\*@127.0.0.1:3306\/sluice_no_such_db: the database "sluice_no_such_db" does not exist on 127.0.0.1:3306; create it first: CREATE DATABASE/);
     ({ code, stderr } = await store.cliFails(['migrate'], { DATABASE_URL: 'mysql://root@127.0.0.1:1/x' }));
     expect(code).toBe(1);
-    expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL=mysql:\/\/root@127.0.0.1:1\/x: cannot reach MySQL at 127.0.0.1:1 \(ECONNREFUSED\)/);
+    expect(oneLine(stderr)).toMatch(/^sluice: DATABASE_URL=mysql:\/\/\*\*\*@127.0.0.1:1\/x: cannot reach MySQL at 127.0.0.1:1 \(ECONNREFUSED\)/);
   });
 
   test('a SQLite file in a directory that does not exist: the directory is made, and one line says so', async () => {
@@ -56,9 +56,14 @@ describe(`settings and command-line errors on ${STORE}`, () => {
     const server = new TestServer(store, { REDIS_URL: 'redis://127.0.0.1:1' });
     try {
       await server.start();
-      const warnings = server.logs.split('\n').filter((l) => l.includes('REDIS_URL'));
-      expect(warnings).toHaveLength(1);
-      expect(JSON.parse(warnings[0]).msg).toMatch(/^REDIS_URL=redis:\/\/127.0.0.1:1: Redis cannot be reached \(.+\); subscription changes go through the database instead$/);
+      // One warning per outage (per connection role), however many reconnects fail.
+      // The bridge connects in the background: the warning may come just after the server listens.
+      const warnings = await waitFor(async () => {
+        const found = server.logs.split('\n').filter((l) => l.includes('cannot be reached'));
+        return found.length ? found : undefined;
+      }, 'the Redis warning', 30_000);
+      expect(warnings.length).toBeLessThanOrEqual(2);
+      expect(JSON.parse(warnings[0]).msg).toMatch(/^Redis at REDIS_URL=redis:\/\/127.0.0.1:1 cannot be reached \(.+\): change notices go through the database until it is back$/);
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     } finally {
       await server.stop();

@@ -51,7 +51,7 @@ const STRINGS = [
   '  lead', 'é', 'e\u0301', 'zz', 'sensor-1', 'nb\u00a0sp', '\ufeffbom', 'nel\u0085', 'ls\u2028x', '\u212a', 'ſ', 'ü_1',
 ];
 const NUMBERS = [0, 1, -1, 1.5, -2.25, 0.1, 0.30000000000000004, 1e21, 1e-7, 123456789.125, 42, 7, 1000, -0.5, 3, 5, 100];
-const METRICS = ['temp::number', 'Temp::number', 'count::number', 'label::string', 'name::string', 'é::string', 'flag::boolean', 'doc::json', 'cfg::json'];
+const METRICS = ['temp::number', 'Temp::number', 'count::number', 'label::string', 'name::string', 'é::string', 'flag::bool', 'doc::json', 'cfg::json', 'vec::number[]', 'acc::number[]'];
 const TAGS = ['red', 'Red', 'red ', 'blue', 'grün', '日本', 'a"b', 'back\\', 'x,y', '😀', ''];
 const SOURCES = ['sensor-1', 'Sensor-1', 'sensor-10', 'sensor-1 ', 'gw/ä', '', 'SENSOR'];
 const USERS = ['u1', 'U1', 'u10', 'ü'];
@@ -84,7 +84,8 @@ function genEvent(r: Rand): PlainEvent {
   if (!r.chance(0.1)) {
     if (type === 'number') value = r.chance(0.6) ? r.pick(NUMBERS) : r.float(-1000, 1000);
     else if (type === 'string') value = r.pick(STRINGS);
-    else if (type === 'boolean') value = r.chance(0.5);
+    else if (type === 'bool') value = r.chance(0.5);
+    else if (type === 'number[]') value = Array.from({ length: r.int(0, 4) }, () => (r.chance(0.6) ? r.pick(NUMBERS) : r.float(-100, 100)));
     else {
       const v = r.chance(0.8) ? jsonObject(r) : jsonValue(r, 1);
       value = v === null ? null : (JSON.parse(JSON.stringify(v)) as PlainEvent['value']);
@@ -127,14 +128,14 @@ function jsonObject2(r: Rand): unknown {
 /** value_text as the CSV writes it: JSON values (strings included) as compact JSON. */
 function valueText(e: PlainEvent): string | null {
   if (e.value === null) return null;
-  if (e.metric.endsWith('::json')) return JSON.stringify(e.value);
+  if (e.metric.endsWith('::json') || e.metric.endsWith('::number[]')) return JSON.stringify(e.value);
   return String(e.value);
 }
 
 const COLUMNS = ['id', 'dataset_id', 'ts', 'metric', 'value_num', 'value_text', 'source', 'tags', 'lat', 'lng', 'geohash', 'elevation', 'producer_user_id', 'producer_client_id', 'ts_received'];
 
 function row(id: number, e: PlainEvent): unknown[] {
-  const num = e.metric.endsWith('::number') ? e.value : e.metric.endsWith('::boolean') && e.value !== null ? (e.value ? 1 : 0) : null;
+  const num = e.metric.endsWith('::number') ? e.value : e.metric.endsWith('::bool') && e.value !== null ? (e.value ? 1 : 0) : null;
   return [
     id, e.datasetId, e.ts, e.metric, num, valueText(e), e.source, e.tags === null ? null : JSON.stringify(e.tags),
     e.location?.lat ?? null, e.location?.lng ?? null, e.geohash, e.elevation, e.producer?.userId ?? null, e.producer?.clientId ?? null, e.tsReceived,
@@ -182,7 +183,7 @@ function numberOps(r: Rand, sample: () => number | null | undefined): Record<str
 
 function valueOperand(r: Rand, e: PlainEvent, keys: string[]): unknown {
   let v: unknown = e.value;
-  for (const k of keys) v = v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined;
+  for (const k of keys) v = Array.isArray(v) ? v[Number(k)] : v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
   if ((typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') && r.chance(0.7)) return v;
   return r.pick<unknown>([...NUMBERS, ...STRINGS, true, false]);
 }
@@ -224,7 +225,7 @@ function leaf(r: Rand, events: PlainEvent[]): Record<string, unknown> {
   const field = r.pick([
     'timestamp', 'tsReceived', 'dataset', 'metric', 'source', 'geohash', 'producer->userId', 'producer->clientId',
     'elevation', 'location->lat', 'location->lng', 'value', 'value', 'value', 'value->a', 'value->b', 'value->a->b',
-    'value->c->A', 'value->n1', 'value->x_y->a', 'tags', 'tags', 'location', 'location', 'producer',
+    'value->c->A', 'value->n1', 'value->x_y->a', 'value->0', 'value->1', 'value->3', 'tags', 'tags', 'location', 'location', 'producer',
   ]);
   switch (field) {
     case 'timestamp':
@@ -294,6 +295,14 @@ const filters: unknown[] = [
   { value: { _startsWith: 'a' } },
   { value: { _in: [5, 'ab', true, 42] } },
   { 'value->a': { _exists: false } },
+  { 'value->0': { _gt: 1 } },
+  { 'value->1': { _exists: true } },
+  { 'value->0': { _in: [0, 1, 42, 'a'] } },
+  { _not: { 'value->2': { _lte: 0 } } },
+  { value: { _eq: true } },
+  { value: { _neq: false } },
+  { metric: { _eq: 'flag::boolean' } },
+  { metric: { _in: ['flag::boolean', 'vec::number[]'] } },
   { _or: [] },
   { _and: [] },
   { _not: { _or: [] } },

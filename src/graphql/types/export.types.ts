@@ -1,4 +1,5 @@
 import { Field, InputType, Int, ObjectType } from 'type-graphql';
+import { DEFAULT_FIELDS } from '../../events/event-schema';
 import { JSONScalar, LongScalar } from '../scalars';
 import { Dataset } from './dataset.types';
 import { EventField, ExportFormat, ExportPackaging, ExportStatus, ResponseCode, TimestampFormat, TimestampPrecision } from './enums';
@@ -135,7 +136,7 @@ export class CreateExportInput {
   @Field(() => TimestampPrecision, { description: "the unit of exported timestamps", nullable: true, defaultValue: TimestampPrecision.MILLISECONDS })
   timestampPrecision?: TimestampPrecision;
 
-  @Field(() => [EventField], { description: "the columns, in order", nullable: true })
+  @Field(() => [EventField], { description: 'the columns, in order', nullable: true, defaultValue: DEFAULT_FIELDS })
   fields?: EventField[] | null;
 
   @Field(() => JSONScalar, { description: "only events that match this filter expression, e.g. {\"source\": {\"_eq\": \"sensor-1\"}} (see the README for fields and operators)", nullable: true })
