@@ -14,6 +14,7 @@ import { logger } from './logger';
 import { bearerToken, Context, Services } from './graphql/context';
 import { boundSessionStatements } from './db/statement-bounds';
 import { checkSocketOperation, complexityPlugin, depthLimitRule, MAX_GRAPHQL_BYTES, parseOptions } from './graphql/limits';
+import { SocketSubscriptions, tooManySubscriptions } from './graphql/socket-limits';
 import { graphqlBodyErrors, graphqlDocumentBounds, pathDecodeErrors, securityHeaders } from './rest/security';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
@@ -92,7 +93,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
-  const wsServer = useServer<Record<string, unknown>, { user?: UserEntity }>(
+  const wsServer = useServer<Record<string, unknown>, { user?: UserEntity; subscriptions?: SocketSubscriptions }>(
     {
       schema,
       // The token travels in connection_init; a bad one closes the socket with 4401 and a reason.
@@ -105,15 +106,20 @@ export async function startServer(services: Services): Promise<RunningServer> {
           return false;
         }
         ctx.extra.user = user;
+        const subscriptions = new SocketSubscriptions();
+        ctx.extra.subscriptions = subscriptions;
+        ctx.extra.socket.once('close', () => subscriptions.closed());
         return true;
       },
-      // The HTTP path's limits (tokens, depth, cost), on every operation a socket sends.
-      onSubscribe: (_ctx, _id, payload) => {
+      // At most 100 per socket, then the HTTP path's limits (tokens, depth, cost) on every operation a socket sends.
+      onSubscribe: (ctx, _id, payload) => {
+        const tooMany = tooManySubscriptions(ctx);
+        if (tooMany) return tooMany;
         const checked = checkSocketOperation(schema, payload);
         if ('errors' in checked) return checked.errors;
         return { schema, document: checked.document, variableValues: payload.variables, operationName: payload.operationName };
       },
-      context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services }),
+      context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services, socket: ctx.extra.subscriptions }),
     },
     wss,
   );

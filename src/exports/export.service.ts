@@ -1,20 +1,24 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DataSource, In } from 'typeorm';
+import { DataSource, In, LessThan } from 'typeorm';
 import { DatasetService } from '../catalog/dataset.service';
 import { Config } from '../config';
 import { dialectOf } from '../db/data-source';
 import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/data-export.entity';
 import { Permission } from '../entities/dataset-member.entity';
+import { ExportRemovalEntity } from '../entities/export-removal.entity';
 import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
-import { isValidTimeZone } from './csv';
+import { REMOVAL_KEPT_MS } from './changes';
+import { isValidTimeZone } from './formats/csv';
 import { ExportEvents } from './export-events';
-import { ExportEstimator } from './estimate';
+import { estimateBytes, ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
+import { FormatName, PackagingName } from './formats/format';
+import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
 import { boundedRegex, RegexError } from './regex';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
 
@@ -32,6 +36,8 @@ export interface ExportRequest {
   timestampFormat?: TimestampFormatName | null;
   timeZone?: string | null;
   excelSafe?: boolean | null;
+  format?: FormatName | null;
+  packaging?: PackagingName | null;
 }
 
 export interface UsageLimits {
@@ -43,7 +49,6 @@ export interface UsageLimits {
 const MAX_RANGE_DATASETS = 100;
 const MAX_RANGE_METRICS = 1000;
 const ACTIVE = [ExportStatus.QUEUING, ExportStatus.GENERATING];
-const METRIC_SELECTOR = /^([^:\s][^:]*|\*)::(number|string|boolean|json)$/;
 
 /** Serialises the check-then-insert of the export limit within this process (SQLite has no row locks). */
 class Mutex {
@@ -92,11 +97,13 @@ export class ExportService {
       const dataset = await this.datasets.requireAccess(id, user.id, Permission.READ);
       if (!datasetIds.includes(dataset.id)) datasetIds.push(dataset.id);
     }
-    const metrics = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null);
-    if (metrics.length > MAX_RANGE_METRICS) throw badRequest(`dataRange.metrics names ${metrics.length} metrics; at most ${MAX_RANGE_METRICS} are allowed (*::type selects every metric of a type)`);
-    for (const m of metrics) {
-      if (!METRIC_SELECTOR.test(m)) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type number, string, boolean or json`);
-    }
+    const named = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null);
+    if (named.length > MAX_RANGE_METRICS) throw badRequest(`dataRange.metrics names ${named.length} metrics; at most ${MAX_RANGE_METRICS} are allowed (*::type selects every metric of a type)`);
+    const metrics = named.map((m) => {
+      const canonical = canonicalSelector(m);
+      if (!canonical) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type ${METRIC_TYPES_TEXT}`);
+      return canonical;
+    });
     if (req.from != null && req.to != null && req.from >= req.to) {
       throw badRequest(`from (${req.from}) must be before to (${req.to}): from is inclusive, to exclusive`);
     }
@@ -106,6 +113,9 @@ export class ExportService {
     if (req.limit != null && req.limit < 1) throw badRequest(`limit must be a positive number of records, not ${req.limit}`);
     const timeZone = req.timeZone ?? 'UTC';
     if (!isValidTimeZone(timeZone)) throw badRequest(`timeZone "${timeZone}" is not an IANA time zone (e.g. "Europe/Paris")`);
+    const format = req.format ?? 'CSV';
+    const packaging = req.packaging ?? 'NONE';
+    checkFormatOptions(format, req, timeZone);
     if (req.name != null && req.name.length > 255) throw badRequest('name has at most 255 characters');
     const filter = req.filter ?? null;
     try {
@@ -127,6 +137,8 @@ export class ExportService {
       timestampFormat: req.timestampFormat ?? 'EPOCH',
       timeZone,
       excelSafe: req.excelSafe ?? false,
+      format,
+      packaging,
       maxRecords: this.limitsOf(user).maxDataExportRecords,
     };
   }
@@ -144,6 +156,8 @@ export class ExportService {
           throw new SluiceError(ErrorCode.LIMIT_REACHED, `you already have ${active} exports queued or generating; the limit is ${limits.maxDataExports} (maxDataExports). Wait for one to finish or cancel one.`);
         }
         const now = Date.now();
+        // The snapshot: events received after this request are not in the export (ingest stamps ms * 1000).
+        params.receivedUntil = now * 1000;
         const row = Object.assign(new DataExportEntity(), {
           id: crypto.randomUUID(), userId: user.id, name: req.name ?? null, params: JSON.stringify(params), status: ExportStatus.QUEUING,
           recordsEstimate: 0, recordsProcessed: 0, requestedOn: now, startedOn: null, completedOn: null, expiresOn: null, message: null,
@@ -209,11 +223,20 @@ export class ExportService {
     return after;
   }
 
-  /** Cancels if needed, then deletes the record and its file. Returns the export as it last was. */
+  /**
+   * Cancels if needed, then deletes the record and its file. Returns the export as it last was. A
+   * tombstone holding that last state is written in the same transaction, so subscribers in other
+   * processes hear of the removal through the database too (a deleted row leaves nothing to poll).
+   */
   async remove(user: UserEntity, id: string): Promise<DataExportEntity> {
     let row = await this.get(user, id);
     if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, 'removed by the user');
-    await this.ds.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    const now = Date.now();
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(ExportRemovalEntity).delete({ removedOn: LessThan(now - REMOVAL_KEPT_MS) });
+      await m.getRepository(ExportRemovalEntity).upsert({ exportId: id, userId: user.id, removedOn: now, lastState: JSON.stringify(row) }, ['exportId']);
+      await m.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    });
     if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
     this.events.changed(id, user.id);
     return row;
@@ -260,15 +283,21 @@ export class ExportService {
   async estimate(user: UserEntity, req: ExportRequest): Promise<{ records: number; bytes: number }> {
     const params = await this.validate(user, req);
     const records = await this.countRecords(params);
-    // Average bytes of a CSV line, measured on the seeded data per field; a guide, not a promise.
-    const perRecord = params.fields.reduce((sum, f) => sum + (FIELD_BYTES[f] ?? 16), 0);
-    return { records, bytes: records * perRecord };
+    return { records, bytes: estimateBytes(params, records) };
   }
 }
 
-const FIELD_BYTES: Record<EventFieldName, number> = {
-  timestamp: 14, dataset: 3, metric: 20, producer: 38, source: 11, value: 8, tags: 24, location: 30, geohash: 10, elevation: 3, tsReceived: 14,
-};
+
+/** §12: an option set to anything but its default where the format ignores it is refused, by name. */
+function checkFormatOptions(format: FormatName, req: ExportRequest, timeZone: string): void {
+  const misplaced: string[] = [];
+  if (format !== 'CSV' && req.excelSafe) misplaced.push('excelSafe: true (it applies to CSV only)');
+  if (format === 'PARQUET') {
+    if (req.timestampFormat === 'ISO8601') misplaced.push('timestampFormat: ISO8601 (Parquet timestamps are typed, always UTC)');
+    if (timeZone !== 'UTC') misplaced.push(`timeZone: "${timeZone}" (Parquet timestamps are typed, always UTC)`);
+  }
+  if (misplaced.length) throw badRequest(`${misplaced.join('; ')}: not an option for format ${format}; leave it at its default`);
+}
 
 export interface ExportListFilter {
   statusIn?: ExportStatus[] | null;
