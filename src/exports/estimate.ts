@@ -165,8 +165,13 @@ class SqliteCounter implements Counter {
 
   private start(): Worker {
     if (!this.thread) {
-      const thread = new Worker(path.join(__dirname, 'count-thread.js'), { workerData: { file: this.file }, resourceLimits: { maxOldGenerationSizeMb: 64 } });
+      const thread = new Worker(path.join(__dirname, 'count-thread.js'), { workerData: { file: this.file }, resourceLimits: { maxOldGenerationSizeMb: 128 } });
       thread.unref();
+      // Always listened to: an 'error' with no listener would take the whole server down.
+      thread.on('error', (err) => {
+        logger.warn({ err: err.message }, 'estimate count thread failed; a new one starts with the next estimate');
+        if (this.thread === thread) this.thread = undefined;
+      });
       thread.on('exit', () => {
         if (this.thread === thread) this.thread = undefined;
       });
