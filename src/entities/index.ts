@@ -4,8 +4,11 @@ import { DatasetMemberEntity } from './dataset-member.entity';
 import { DatasetMetricEntity } from './dataset-metric.entity';
 import { DatasetEntity } from './dataset.entity';
 import { EventEntity } from './event.entity';
+import { ExportEventEntity } from './export-event.entity';
+import { OutboxMessageEntity } from './outbox-message.entity';
 import { UserEntity } from './user.entity';
+import { WebhookEntity } from './webhook.entity';
 
-export const ENTITIES = [UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity];
+export const ENTITIES = [UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity, ExportEventEntity, WebhookEntity, OutboxMessageEntity];
 
-export { AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, UserEntity };
+export { AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, ExportEventEntity, OutboxMessageEntity, UserEntity, WebhookEntity };

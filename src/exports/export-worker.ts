@@ -7,12 +7,14 @@ import { DataSource, LessThan, Not, IsNull } from 'typeorm';
 import { Config } from '../config';
 import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
 import { logger } from '../logger';
+import { LifecycleHooks, NO_HOOKS } from './delivery/delivery';
 import { ExportEvents } from './export-events';
 import { RunnerJob, RunnerMessage } from './export-runner';
 import { exportFileName, tmpFileName, tmpFilePrefix } from './files';
 import { ExportParams } from './params';
 import { Claim, ExportQueue, MAX_ATTEMPTS } from './queue';
 import type { RunnerFault } from './runner-thread';
+import { sha256OfFile } from './storage/digest';
 
 const POLL_MS = 500;
 /** How often a running export renews its lease and publishes progress: fast enough to see a cancel within a second. */
@@ -56,8 +58,9 @@ export class ExportWorker {
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly events: ExportEvents,
+    hooks: LifecycleHooks = NO_HOOKS,
   ) {
-    this.queue = new ExportQueue(ds);
+    this.queue = new ExportQueue(ds, hooks);
   }
 
   start(): void {
@@ -233,11 +236,12 @@ export class ExportWorker {
     const finalPath = path.join(this.config.exportsDir, fileName);
     try {
       fs.renameSync(run.tmpPath, finalPath);
+      const compressedSha256 = await sha256OfFile(finalPath);
       const now = Date.now();
       const held = await this.queue.guardedUpdate(run.claim, {
         status: ExportStatus.COMPLETED, recordsProcessed: done.records, recordsEstimate: Math.max(run.estimate ?? 0, done.records),
         completedOn: now, expiresOn: now + this.config.exportRetentionMs, sizeBytes: done.sizeInBytes,
-        compressedSize: done.compressedSizeInBytes, sha256: done.sha256, truncated: done.truncated, fileName,
+        compressedSize: done.compressedSizeInBytes, compressedSha256, sha256: done.sha256, truncated: done.truncated, fileName,
         leaseOwner: null, leaseExpires: null,
         message: done.truncated ? `stopped at the limit of ${done.records} records (maxDataExportRecords): the file is truncated` : null,
       });
@@ -294,6 +298,7 @@ export class ExportWorker {
       for (const e of expired) {
         fs.rmSync(path.join(this.config.exportsDir, e.fileName as string), { force: true });
         await repo.update({ id: e.id }, { fileName: null, updatedOn: Date.now() });
+        this.queue.hooks.expired(e.id);
       }
     } catch (err) {
       logger.warn({ err }, 'could not sweep expired exports');

@@ -24,4 +24,6 @@ export interface ExportParams {
   excelSafe: boolean;
   /** The user's maxDataExportRecords when the export was asked for. */
   maxRecords: number;
+  /** Set when the owner asked to be e-mailed at the end (§13). */
+  notify?: { email: boolean };
 }

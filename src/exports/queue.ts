@@ -1,5 +1,7 @@
 import { DataSource } from 'typeorm';
+import { inTransaction } from '../db/transaction';
 import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/data-export.entity';
+import { LifecycleHooks, NO_HOOKS } from './delivery/delivery';
 
 export interface UserActivity {
   busy: Set<string>;
@@ -28,7 +30,11 @@ export interface Claim {
  * guarded by the attempt, so a worker that lost its lease cannot overwrite the attempt that took over.
  */
 export class ExportQueue {
-  constructor(private readonly ds: DataSource) {}
+  constructor(
+    private readonly ds: DataSource,
+    /** History and outbox: an export's end is announced in the transaction that writes it. */
+    readonly hooks: LifecycleHooks = NO_HOOKS,
+  ) {}
 
   private repo() {
     return this.ds.getRepository(DataExportEntity);
@@ -101,6 +107,8 @@ export class ExportQueue {
         .execute();
       if (res.affected === 1) {
         const row = await this.repo().findOneByOrFail({ id: next.id });
+        if (next.status === ExportStatus.GENERATING) this.hooks.retried(row.id, `attempt ${next.attempt} stopped renewing its lease (its worker crashed, froze or lost the database); taken over`);
+        this.hooks.started(row.id, row.attempt);
         return { id: row.id, attempt: row.attempt, userId: row.userId, params: row.params, recordsEstimate: row.recordsEstimate };
       }
       // Another worker won this one; look again.
@@ -109,17 +117,21 @@ export class ExportQueue {
   }
 
   /** Fails an export whose last allowed attempt lost its lease; compare-and-set like a claim. */
-  private async giveUp(e: Pick<DataExportEntity, 'id' | 'attempt'>, now: number): Promise<boolean> {
-    const res = await this.repo()
-      .createQueryBuilder()
-      .update()
-      .set({
-        status: ExportStatus.FAILED, leaseOwner: null, leaseExpires: null, updatedOn: now,
-        message: `export failed after ${e.attempt} attempts: each time, the worker generating it stopped answering (it crashed, was stopped, or lost the database) before it finished`,
-      })
-      .where('id = :id AND attempt = :attempt AND status = :g AND lease_expires < :now', { id: e.id, attempt: e.attempt, g: ExportStatus.GENERATING, now })
-      .execute();
-    return res.affected === 1;
+  private giveUp(e: Pick<DataExportEntity, 'id' | 'attempt'>, now: number): Promise<boolean> {
+    return inTransaction(this.ds, async (m) => {
+      const res = await m
+        .getRepository(DataExportEntity)
+        .createQueryBuilder()
+        .update()
+        .set({
+          status: ExportStatus.FAILED, leaseOwner: null, leaseExpires: null, updatedOn: now,
+          message: `export failed after ${e.attempt} attempts: each time, the worker generating it stopped answering (it crashed, was stopped, or lost the database) before it finished`,
+        })
+        .where('id = :id AND attempt = :attempt AND status = :g AND lease_expires < :now', { id: e.id, attempt: e.attempt, g: ExportStatus.GENERATING, now })
+        .execute();
+      if (res.affected === 1) await this.hooks.ended(m, e.id);
+      return res.affected === 1;
+    });
   }
 
   /** When the next lease held by another worker runs out (null: none), so an idle worker can take over on time. */
@@ -134,13 +146,21 @@ export class ExportQueue {
 
   /** A write by the attempt that holds the export; false means it no longer does (cancelled, removed, taken over). */
   async guardedUpdate(claim: Claim, changes: Partial<DataExportEntity>): Promise<boolean> {
-    const res = await this.repo()
-      .createQueryBuilder()
-      .update()
-      .set({ ...changes, updatedOn: Date.now() })
-      .where('id = :id AND attempt = :attempt AND status = :g', { id: claim.id, attempt: claim.attempt, g: ExportStatus.GENERATING })
-      .execute();
-    return res.affected === 1;
+    const write = async (repo: ReturnType<ExportQueue['repo']>) => {
+      const res = await repo
+        .createQueryBuilder()
+        .update()
+        .set({ ...changes, updatedOn: Date.now() })
+        .where('id = :id AND attempt = :attempt AND status = :g', { id: claim.id, attempt: claim.attempt, g: ExportStatus.GENERATING })
+        .execute();
+      return res.affected === 1;
+    };
+    if (!changes.status || !TERMINAL_STATUSES.includes(changes.status)) return write(this.repo());
+    return inTransaction(this.ds, async (m) => {
+      const held = await write(m.getRepository(DataExportEntity));
+      if (held) await this.hooks.ended(m, claim.id);
+      return held;
+    });
   }
 
   renew(claim: Claim, leaseMs: number, recordsProcessed?: number): Promise<boolean> {
@@ -148,8 +168,11 @@ export class ExportQueue {
   }
 
   /** Hands an export back to the queue (graceful stop, transient fault); the next claim is a new attempt. */
-  release(claim: Claim, message: string | null = null): Promise<boolean> {
-    return this.guardedUpdate(claim, { status: ExportStatus.QUEUING, leaseOwner: null, leaseExpires: null, recordsProcessed: 0, startedOn: null, message });
+  async release(claim: Claim, message: string | null = null): Promise<boolean> {
+    const released = await this.guardedUpdate(claim, { status: ExportStatus.QUEUING, leaseOwner: null, leaseExpires: null, recordsProcessed: 0, startedOn: null, message });
+    // A graceful hand-back (no message) is not a retry: only faults are.
+    if (released && message) this.hooks.retried(claim.id, message);
+    return released;
   }
 
   /** 1 = next to start, for each queued export, in the same order `claim` takes them. */

@@ -1,21 +1,11 @@
 import fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import zlib from 'node:zlib';
 import { Request, Response, Router } from 'express';
 import { ErrorCode, SluiceError } from '../errors';
 import { Services } from '../graphql/context';
 import { DataExportEntity } from '../entities/data-export.entity';
 import { requireUser } from './auth';
+import { choose, representationsOf, sendRepresentation } from './download-representation';
 import { sendError } from './http-error';
-
-function acceptsGzip(req: Request): boolean {
-  const header = String(req.headers['accept-encoding'] ?? '');
-  return header.split(',').some((part) => {
-    const [coding, ...params] = part.trim().split(';');
-    const q = params.map((p) => /^\s*q=([\d.]+)/.exec(p)).find(Boolean);
-    return (coding.trim() === 'gzip' || coding.trim() === '*') && (!q || Number(q[1]) > 0);
-  });
-}
 
 function fileNameOf(row: DataExportEntity): string {
   const base = (row.name ?? row.id).replace(/[\\/:*?"<>|\r\n]+/g, '_').trim() || row.id;
@@ -55,25 +45,13 @@ export function downloadRoute(services: Services): Router {
       } catch {
         throw new SluiceError(ErrorCode.GONE, `the file of export ${id} is no longer there; export again`);
       }
-      const gzip = acceptsGzip(req);
+      const representations = representationsOf(row, stat.size);
+      const rep = choose(req, representations);
       res.setHeader('Content-Type', 'text/csv; charset=utf-8');
       res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row)));
       res.setHeader('Vary', 'Accept-Encoding');
       res.setHeader('Cache-Control', 'private, no-store');
-      if (row.sha256) res.setHeader('ETag', `"${row.sha256}${gzip ? '-gz' : ''}"`);
-      if (gzip) {
-        res.setHeader('Content-Encoding', 'gzip');
-        res.setHeader('Content-Length', String(stat.size));
-      } else {
-        res.setHeader('Content-Length', String(row.sizeBytes));
-      }
-      if (req.method === 'HEAD') {
-        res.status(200).end();
-        return;
-      }
-      res.status(200);
-      const file = fs.createReadStream(filePath, { highWaterMark: 1024 * 1024 });
-      await (gzip ? pipeline(file, res) : pipeline(file, zlib.createGunzip(), res));
+      await sendRepresentation(req, res, rep, filePath, (what) => services.delivery.downloaded(row.id, what));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away
       sendError(res, err);

@@ -1,6 +1,7 @@
 import { Field, InputType, Int, ObjectType } from 'type-graphql';
 import { JSONScalar, LongScalar } from '../scalars';
 import { Dataset } from './dataset.types';
+import { NotifyInput } from './delivery.types';
 import { EventField, ExportStatus, ResponseCode, TimestampFormat, TimestampPrecision } from './enums';
 
 @ObjectType()
@@ -149,6 +150,9 @@ export class CreateExportInput {
 
   @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'UTF-8 BOM, and cells starting = + - @ tab CR are neutralised' })
   excelSafe?: boolean;
+
+  @Field(() => NotifyInput, { nullable: true, description: 'tell the owner when the export ends: { email: true } sends an e-mail (needs SMTP_URL on the server)' })
+  notify?: NotifyInput | null;
 }
 
 @InputType()
