@@ -195,7 +195,7 @@ describe(`webhooks on ${STORE}`, () => {
     } finally {
       await fast.stop();
     }
-  });
+  }, 400_000);
 });
 
 describe(`webhook addresses on ${STORE} without WEBHOOK_ALLOW_PRIVATE`, () => {
