@@ -4,8 +4,8 @@ import { Delivery } from './exports/delivery/delivery';
 import { DownloadLinkService } from './exports/download-link.service';
 import { ExportEvents } from './exports/export-events';
 import { ExportWorker } from './exports/export-worker';
-import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
+import { startChangeBridge } from './startup';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
 const STOP_DEADLINE_MS = 8_000;
@@ -15,8 +15,7 @@ export async function runWorker(): Promise<void> {
   const config = loadConfigOrExit();
   const ds = await openDatabase(config.databaseUrl);
   const events = new ExportEvents();
-  const bridge = new ExportChangeBridge(ds, events, config.redisUrl);
-  await bridge.startPublishing();
+  const bridge = await startChangeBridge(ds, events, config.redisUrl, false);
   const delivery = new Delivery(ds, config, new DownloadLinkService(ds, config.downloadLinkTtlMs));
   const worker = new ExportWorker(ds, config, events, delivery);
   worker.start();
