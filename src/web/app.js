@@ -16,7 +16,8 @@
 
   const STATUS_FIELDS = `id name requestedOn from to fields
     status { status recordsEstimate recordsProcessed queuePosition startedOn message }
-    result { completedOn expiresOn sizeInBytes truncated }`;
+    result { completedOn expiresOn sizeInBytes truncated }
+    events { at type message }`;
   const EXPORT_FIELDS = `${STATUS_FIELDS} dataRange { datasets { id name } metrics }`;
 
   const $ = (id) => document.getElementById(id);
@@ -505,6 +506,26 @@
     message.hidden = !why;
     node.querySelector('.act-download').hidden = s.status !== 'COMPLETED';
     node.querySelector('.act-cancel').hidden = !RUNNING.includes(s.status);
+    renderHistory(node.querySelector('.export-history'), e.events);
+  }
+
+  // The history's entries in words; the server's message, when there is one, follows.
+  const HISTORY_WORDS = {
+    QUEUED: 'Queued', STARTED: 'Started', RETRIED: 'Retried', COMPLETED: 'Completed', FAILED: 'Failed', CANCELLED: 'Cancelled',
+    DOWNLOADED: 'Downloaded', EMAILED: 'E-mailed', EMAIL_FAILED: 'E-mail failed', WEBHOOK_DELIVERED: 'Webhook delivered',
+    WEBHOOK_FAILED: 'Webhook failed', EXPIRED: 'Expired',
+  };
+
+  function renderHistory(box, events) {
+    if (!box || !Array.isArray(events)) return;
+    const items = events.map((ev) => {
+      const li = document.createElement('li');
+      li.textContent = `${when(ev.at)}: ${HISTORY_WORDS[ev.type] || ev.type}${ev.message ? ` (${ev.message})` : ''}`;
+      return li;
+    });
+    box.querySelector('ol').replaceChildren(...items);
+    box.querySelector('summary').textContent = `History (${events.length})`;
+    box.hidden = events.length === 0;
   }
 
   function details(e) {
