@@ -7,6 +7,7 @@ import { openDatabase } from './db/data-source';
 import { Delivery } from './exports/delivery/delivery';
 import { DownloadLinkService } from './exports/download-link.service';
 import { ExportEvents } from './exports/export-events';
+import { ExportWatch } from './exports/export-watch';
 import { ExportService } from './exports/export.service';
 import { registerSqliteFunctions } from './exports/filter';
 import { ExportQueue } from './exports/queue';
@@ -35,6 +36,7 @@ export function wireServices(ds: DataSource, config: Config): Services {
     events: new EventService(ds, datasets),
     exports: new ExportService(ds, config, datasets, exportEvents, delivery),
     exportEvents,
+    exportWatch: new ExportWatch(ds, exportEvents),
     queue: new ExportQueue(ds, delivery),
     downloadLinks,
     delivery,

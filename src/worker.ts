@@ -3,9 +3,9 @@ import { openDatabase } from './db/data-source';
 import { Delivery } from './exports/delivery/delivery';
 import { DownloadLinkService } from './exports/download-link.service';
 import { ExportEvents } from './exports/export-events';
-import { ExportWorker } from './exports/export-worker';
+import { ExportWorker } from './exports/worker/lease-loop';
+import { ExportChanges } from './exports/changes';
 import { logger } from './logger';
-import { startChangeBridge } from './startup';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
 const STOP_DEADLINE_MS = 8_000;
@@ -15,7 +15,8 @@ export async function runWorker(): Promise<void> {
   const config = loadConfigOrExit();
   const ds = await openDatabase(config.databaseUrl);
   const events = new ExportEvents();
-  const bridge = await startChangeBridge(ds, events, config.redisUrl, false);
+  const changes = new ExportChanges(ds, events, config.redisUrl);
+  changes.start({ receive: false });
   const delivery = new Delivery(ds, config, new DownloadLinkService(ds, config.downloadLinkTtlMs));
   const worker = new ExportWorker(ds, config, events, delivery);
   worker.start();
@@ -33,7 +34,7 @@ export async function runWorker(): Promise<void> {
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
     await Promise.all([worker.stop(), delivery.outbox.stop()]);
-    await bridge.stop();
+    await changes.stop();
     await ds.destroy();
     logger.info('worker stopped');
     process.exit(0);

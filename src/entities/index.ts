@@ -6,9 +6,16 @@ import { DatasetEntity } from './dataset.entity';
 import { EventEntity } from './event.entity';
 import { ExportEventEntity } from './export-event.entity';
 import { OutboxMessageEntity } from './outbox-message.entity';
+import { ExportRemovalEntity } from './export-removal.entity';
 import { UserEntity } from './user.entity';
 import { WebhookEntity } from './webhook.entity';
 
-export const ENTITIES = [UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity, ExportEventEntity, WebhookEntity, OutboxMessageEntity];
+export const ENTITIES = [
+  UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity, ExportRemovalEntity,
+  ExportEventEntity, WebhookEntity, OutboxMessageEntity,
+];
 
-export { AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, ExportEventEntity, OutboxMessageEntity, UserEntity, WebhookEntity };
+export {
+  AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, ExportEventEntity, ExportRemovalEntity,
+  OutboxMessageEntity, UserEntity, WebhookEntity,
+};
