@@ -57,6 +57,6 @@ export class EventEntity {
   tsReceived: number;
 
   /** Hash of the event's identity (timestamp, dataset, metric, source, producer): see events/identity.ts. */
-  @Column({ type: 'binary', length: 16 })
+  @Column({ type: 'blob' }) // BINARY(16) in the MySQL migration; 'binary' is not a type TypeORM's SQLite driver accepts
   identity: Buffer;
 }
