@@ -29,7 +29,7 @@ describe(`webhooks on ${STORE}`, () => {
     await Promise.all([receiver.start(), slow.start()]);
     server = new TestServer(store, { WEBHOOK_ALLOW_PRIVATE: '1', WEBHOOK_RETRY_DELAYS: '1s,2s,1s', MAX_DATA_EXPORTS: '200', EXPORT_CONCURRENCY: '4' });
     await server.start();
-  });
+  }, 300_000); // seeding three datasets takes a while on a shared machine
 
   afterAll(async () => {
     await server?.stop();
