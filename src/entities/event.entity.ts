@@ -56,7 +56,7 @@ export class EventEntity {
   @Column({ name: 'ts_received', type: 'bigint', transformer: bigintNumber })
   tsReceived: number;
 
-  /** Hash of the event's identity (timestamp, dataset, metric, source, producer): see events/identity.ts. */
-  @Column({ type: 'blob' }) // BINARY(16) in the MySQL migration; 'binary' is not a type TypeORM's SQLite driver accepts
+  /** Hash of the event's identity (timestamp, dataset, metric, source, producer): see events/identity.ts. BINARY(16) on MySQL. */
+  @Column({ type: 'blob' })
   identity: Buffer;
 }

@@ -22,11 +22,16 @@ function refusesIdentity(req: Request): boolean {
   return /(^|,)\s*identity\s*;\s*q=0(\.0*)?\s*(,|$)/i.test(String(req.headers['accept-encoding'] ?? ''));
 }
 
-export function representationsOf(row: DataExportEntity, storedSize: number): { stored: Representation; plain: Representation } {
+/** A gzip-stored file (CSV, JSON Lines) has two representations; any other file is one, sent as it is. */
+export function representationsOf(row: DataExportEntity, storedSize: number, gzipStored: boolean): { stored: Representation; plain: Representation } {
   const sha = row.sha256 ?? `${row.id}-${row.completedOn}`;
+  if (!gzipStored) {
+    const asIs: Representation = { encoding: null, decode: false, size: storedSize, etag: row.compressedSha256 ? `"${row.compressedSha256}"` : `"${sha}-file"`, sha256: row.compressedSha256 };
+    return { stored: asIs, plain: asIs };
+  }
   return {
-    stored: { encoding: STORED_ENCODING, size: storedSize, etag: row.compressedSha256 ? `"${row.compressedSha256}"` : `"${sha}-gz"`, sha256: row.compressedSha256 },
-    plain: { encoding: null, size: row.sizeBytes, etag: `"${sha}"`, sha256: row.sha256 },
+    stored: { encoding: STORED_ENCODING, decode: false, size: storedSize, etag: row.compressedSha256 ? `"${row.compressedSha256}"` : `"${sha}-gz"`, sha256: row.compressedSha256 },
+    plain: { encoding: null, decode: true, size: row.sizeBytes, etag: `"${sha}"`, sha256: row.sha256 },
   };
 }
 
@@ -81,11 +86,11 @@ export async function sendRepresentation(req: Request, res: Response, rep: Repre
     res.end();
     return;
   }
-  if (rep.encoding) {
+  if (!rep.decode) {
     await pipeline(fs.createReadStream(file, { start, end, highWaterMark: 1024 * 1024 }), res);
   } else {
     await pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), zlib.createGunzip(), byteWindow(start, end), res);
   }
-  const kind = rep.encoding ? `${rep.encoding} (stored)` : 'plain';
+  const kind = rep.encoding ? `${rep.encoding} (stored)` : rep.decode ? 'plain' : 'file';
   downloaded(range.kind === 'part' ? `${kind} bytes ${start}-${end} of ${rep.size}` : `${kind}, whole (${rep.size} bytes)`);
 }

@@ -3,13 +3,22 @@ import { Request, Response, Router } from 'express';
 import { ErrorCode, SluiceError } from '../errors';
 import { Services } from '../graphql/context';
 import { DataExportEntity } from '../entities/data-export.entity';
+import { formatOf, storedAs } from '../exports/formats';
+import { downloadExtension } from '../exports/files';
+import { ExportParams } from '../exports/params';
 import { requireUser } from './auth';
 import { choose, representationsOf, sendRepresentation } from './download-representation';
 import { sendError } from './http-error';
 
-function fileNameOf(row: DataExportEntity): string {
-  const base = (row.name ?? row.id).replace(/[\\/:*?"<>|\r\n]+/g, '_').trim() || row.id;
-  return base.toLowerCase().endsWith('.csv') ? base : `${base}.csv`;
+/**
+ * Characters that never reach a file name: path and shell-unfriendly ones, control characters, and the
+ * bidirectional controls (U+202E and kin) that make "gpj.exe" show as "exe.jpg".
+ */
+const UNSAFE_IN_FILE_NAME = /[\\/:*?"<>|\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]+/gu;
+
+function fileNameOf(row: DataExportEntity, extension: string): string {
+  const base = (row.name ?? row.id).replace(UNSAFE_IN_FILE_NAME, '_').trim() || row.id;
+  return base.toLowerCase().endsWith(`.${extension}`) ? base : `${base}.${extension}`;
 }
 
 /** Ascii fallback plus RFC 5987 UTF-8 name, so non-ASCII export names survive in browsers. */
@@ -45,11 +54,14 @@ export function downloadRoute(services: Services): Router {
       } catch {
         throw new SluiceError(ErrorCode.GONE, `the file of export ${id} is no longer there; export again`);
       }
-      const representations = representationsOf(row, stat.size);
-      const rep = choose(req, representations);
-      res.setHeader('Content-Type', 'text/csv; charset=utf-8');
-      res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row)));
-      res.setHeader('Vary', 'Accept-Encoding');
+      const params = JSON.parse(row.params) as ExportParams;
+      const stored = storedAs(params);
+      // Only a gzip-stored file has two representations; a Parquet, XLSX or ZIP file goes out as it is.
+      const gzipStored = stored === 'gzip';
+      const rep = choose(req, representationsOf(row, stat.size, gzipStored));
+      res.setHeader('Content-Type', stored === 'zip' ? 'application/zip' : formatOf(params).contentType);
+      res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row, downloadExtension(params))));
+      if (gzipStored) res.setHeader('Vary', 'Accept-Encoding');
       res.setHeader('Cache-Control', 'private, no-store');
       await sendRepresentation(req, res, rep, filePath, (what) => services.delivery.downloaded(row.id, what));
     } catch (err) {

@@ -4,6 +4,8 @@ import { Transform, TransformCallback } from 'node:stream';
 export interface Representation {
   /** `gzip` for the stored bytes sent as they are; null for the plain data decoded on the fly. */
   encoding: 'gzip' | null;
+  /** The stored gzip bytes are decoded on the way out (the plain data of a gzip-stored file). */
+  decode: boolean;
   size: number;
   /** Strong and different for each representation. */
   etag: string;
