@@ -50,6 +50,18 @@ function databaseUrl(raw: string): string | undefined {
   }
 }
 
+/** A comma-separated list of durations, each at least 1 s (WEBHOOK_RETRY_DELAYS). */
+export function parseDelays(raw: string): number[] | undefined {
+  const parts = raw.split(',').map((p) => p.trim());
+  if (!parts.length || parts.length > 20) return undefined;
+  const delays = parts.map(parseDuration);
+  return delays.every((d): d is number => d !== undefined && d >= 1000) ? delays : undefined;
+}
+
+function smtpUrl(raw: string): string | undefined {
+  return raw === '' || /^smtps?:\/\/[^\s/]+/.test(raw) ? raw : undefined;
+}
+
 function redisUrl(raw: string): string | undefined {
   return raw === '' || /^rediss?:\/\/.+/.test(raw) ? raw : undefined;
 }
@@ -72,6 +84,15 @@ const SPECS = {
   demo: { env: 'SLUICE_DEMO', default: '1', expects: '1 or 0', describe: 'a fresh store gets the demo user and a demo dataset of 100 000 events', parse: flag },
   maxDataExports: { env: 'MAX_DATA_EXPORTS', default: '5', expects: 'a positive integer', describe: 'default per-user limit of exports queued or generating at once', parse: integer(1) },
   maxDataExportRecords: { env: 'MAX_DATA_EXPORT_RECORDS', default: '50000000', expects: 'a positive integer', describe: 'default per-user limit of records in one export', parse: integer(1) },
+  smtpUrl: { env: 'SMTP_URL', default: '', expects: 'smtp://[user:pass@]host:port or smtps://…', describe: 'mail server for export e-mails (unset: no e-mail)', parse: smtpUrl },
+  mailFrom: { env: 'MAIL_FROM', default: 'sluice@localhost', expects: 'an e-mail address', describe: 'sender of export e-mails', parse: (r: string) => (/^[^\s@]+@[^\s@]+$|^[^<>]*<[^\s@<>]+@[^\s@<>]+>$/.test(r.trim()) ? r.trim() : undefined) },
+  mailAttachmentMax: { env: 'MAIL_ATTACHMENT_MAX', default: '10mb', expects: 'a size such as 10mb, 512kb (0: never attach)', describe: 'largest stored file attached to an e-mail (larger: a link only)', parse: parseSize },
+  webhookRetryDelays: {
+    env: 'WEBHOOK_RETRY_DELAYS', default: '5s,30s,2m,10m,1h', expects: 'comma-separated durations, each at least 1s (e.g. 5s,30s,2m)',
+    describe: 'waits before each retry of a webhook call or e-mail; then it is given up', parse: parseDelays,
+  },
+  webhookAllowPrivate: { env: 'WEBHOOK_ALLOW_PRIVATE', default: '0', expects: '1 or 0', describe: 'allow webhook URLs on loopback, private and link-local addresses', parse: flag },
+  publicUrl: { env: 'PUBLIC_URL', default: '', expects: 'http(s)://host[:port], no path', describe: 'base of links in e-mails (unset: http://localhost:<PORT>)', parse: (r: string) => (r === '' || /^https?:\/\/[^\s/]+\/?$/.test(r) ? r.replace(/\/$/, '') : undefined) },
   logLevel: { env: 'LOG_LEVEL', default: 'info', expects: 'one of error, warn, info, debug', describe: 'how much the processes log', parse: (r: string) => (['error', 'warn', 'info', 'debug'].includes(r) ? r : undefined) },
 } satisfies Record<string, SettingSpec<unknown>>;
 

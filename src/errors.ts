@@ -8,6 +8,8 @@ export enum ErrorCode {
   CONFLICT = 'CONFLICT',
   GONE = 'GONE',
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  /** Known caller, not allowed (staff-only operations). */
+  FORBIDDEN = 'FORBIDDEN',
 }
 
 /** An expected failure: its message is written for the person who made the request. */
@@ -32,4 +34,5 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   CONFLICT: 409,
   GONE: 410,
   PAYLOAD_TOO_LARGE: 413,
+  FORBIDDEN: 403,
 };

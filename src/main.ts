@@ -19,7 +19,9 @@ const DRAIN_GRACE_MS = 15_000;
 export async function serve(): Promise<void> {
   const config = loadConfigOrExit();
   const services = await createServices(config);
-  const worker = config.exportWorkers > 0 ? new ExportWorker(services.ds, config, services.exportEvents) : null;
+  const worker = config.exportWorkers > 0 ? new ExportWorker(services.ds, config, services.exportEvents, services.delivery) : null;
+  const outbox = services.delivery.outbox;
+  services.exportEvents.onChanged(() => outbox.wake());
   const changes = new ExportChanges(services.ds, services.exportEvents, config.redisUrl);
   changes.start({ receive: true });
   const server = await startServer(services);
@@ -27,6 +29,7 @@ export async function serve(): Promise<void> {
   logger.info({ port, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@'), worker: Boolean(worker) }, 'sluice listening');
   if (config.demo) await ensureDemo(services, port);
   worker?.start();
+  outbox.start();
 
   // In-flight HTTP requests (downloads above all): a graceful stop waits for them.
   let inFlight = 0;
@@ -48,7 +51,7 @@ export async function serve(): Promise<void> {
     server.httpServer.close();
     const grace = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_GRACE_MS).unref());
     const requestsDone = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve));
-    await Promise.all([worker?.stop(), Promise.race([requestsDone, grace])]);
+    await Promise.all([worker?.stop(), outbox.stop(), Promise.race([requestsDone, grace])]);
     if (inFlight > 0) logger.warn({ inFlight }, `requests still running after ${DRAIN_GRACE_MS / 1000} s; closing them`);
     await server.close();
     await changes.stop();

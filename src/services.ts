@@ -4,6 +4,7 @@ import { EventService } from './catalog/event.service';
 import { UserService } from './catalog/user.service';
 import { Config } from './config';
 import { openDatabase } from './db/data-source';
+import { Delivery } from './exports/delivery/delivery';
 import { DownloadLinkService } from './exports/download-link.service';
 import { ExportEvents } from './exports/export-events';
 import { ExportWatch } from './exports/export-watch';
@@ -25,16 +26,19 @@ export function wireServices(ds: DataSource, config: Config): Services {
   const users = new UserService(ds);
   const datasets = new DatasetService(ds);
   const exportEvents = new ExportEvents();
+  const downloadLinks = new DownloadLinkService(ds, config.downloadLinkTtlMs);
+  const delivery = new Delivery(ds, config, downloadLinks);
   return {
     ds,
     config,
     users,
     datasets,
     events: new EventService(ds, datasets),
-    exports: new ExportService(ds, config, datasets, exportEvents),
+    exports: new ExportService(ds, config, datasets, exportEvents, delivery),
     exportEvents,
     exportWatch: new ExportWatch(ds, exportEvents),
-    queue: new ExportQueue(ds),
-    downloadLinks: new DownloadLinkService(ds, config.downloadLinkTtlMs),
+    queue: new ExportQueue(ds, delivery),
+    downloadLinks,
+    delivery,
   };
 }

@@ -1,5 +1,7 @@
 import { loadConfigOrExit } from './config';
 import { openDatabase } from './db/data-source';
+import { Delivery } from './exports/delivery/delivery';
+import { DownloadLinkService } from './exports/download-link.service';
 import { ExportEvents } from './exports/export-events';
 import { ExportWorker } from './exports/worker/lease-loop';
 import { ExportChanges } from './exports/changes';
@@ -15,8 +17,12 @@ export async function runWorker(): Promise<void> {
   const events = new ExportEvents();
   const changes = new ExportChanges(ds, events, config.redisUrl);
   changes.start({ receive: false });
-  const worker = new ExportWorker(ds, config, events);
+  const delivery = new Delivery(ds, config, new DownloadLinkService(ds, config.downloadLinkTtlMs));
+  const worker = new ExportWorker(ds, config, events, delivery);
   worker.start();
+  // Workers send the outbox too: an export's webhooks and e-mail leave from the process that ended it.
+  events.onChanged(() => delivery.outbox.wake());
+  delivery.outbox.start();
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -27,7 +33,7 @@ export async function runWorker(): Promise<void> {
       logger.error(`worker did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway (its exports are taken over when their leases run out)`);
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
-    await worker.stop();
+    await Promise.all([worker.stop(), delivery.outbox.stop()]);
     await changes.stop();
     await ds.destroy();
     logger.info('worker stopped');

@@ -27,6 +27,10 @@ export class UserService {
     return user;
   }
 
+  findById(id: string): Promise<UserEntity | null> {
+    return this.ds.getRepository(UserEntity).findOneBy({ id });
+  }
+
   async createToken(userId: string): Promise<string> {
     const token = newToken();
     await this.ds.getRepository(AccessTokenEntity).insert({ tokenHash: hashToken(token), userId, createdOn: Date.now() });

@@ -70,6 +70,10 @@ export class DataExportEntity {
   @Column({ type: 'boolean', default: false })
   truncated: boolean;
 
+  /** Of the stored file as it is (the gzip bytes): the compressed download's ETag and Repr-Digest. */
+  @Column({ name: 'compressed_sha256', type: 'varchar', length: 64, nullable: true })
+  compressedSha256: string | null;
+
   /** File name inside EXPORTS_DIR; null until completed and again once expired. */
   @Column({ name: 'file_name', type: 'varchar', length: 255, nullable: true })
   fileName: string | null;

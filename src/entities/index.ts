@@ -4,9 +4,18 @@ import { DatasetMemberEntity } from './dataset-member.entity';
 import { DatasetMetricEntity } from './dataset-metric.entity';
 import { DatasetEntity } from './dataset.entity';
 import { EventEntity } from './event.entity';
+import { ExportEventEntity } from './export-event.entity';
+import { OutboxMessageEntity } from './outbox-message.entity';
 import { ExportRemovalEntity } from './export-removal.entity';
 import { UserEntity } from './user.entity';
+import { WebhookEntity } from './webhook.entity';
 
-export const ENTITIES = [UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity, ExportRemovalEntity];
+export const ENTITIES = [
+  UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity, ExportRemovalEntity,
+  ExportEventEntity, WebhookEntity, OutboxMessageEntity,
+];
 
-export { AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, ExportRemovalEntity, UserEntity };
+export {
+  AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, ExportEventEntity, ExportRemovalEntity,
+  OutboxMessageEntity, UserEntity, WebhookEntity,
+};

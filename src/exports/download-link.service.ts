@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { ErrorCode, SluiceError } from '../errors';
+import { badRequest, ErrorCode, SluiceError } from '../errors';
 
 const SECRET_NAME = 'download_link_secret';
 
@@ -32,10 +32,26 @@ export class DownloadLinkService {
     return crypto.createHmac('sha256', key).update(`${exportId}.${expiresOn}`).digest('base64url');
   }
 
-  async create(exportId: string): Promise<{ link: string; expiresOn: number }> {
-    const expiresOn = Date.now() + this.ttlMs;
+  /** A link that opens this export until `expiresOn` (default: DOWNLOAD_LINK_TTL from now). */
+  async create(exportId: string, expiresOn = Date.now() + this.ttlMs): Promise<{ link: string; expiresOn: number }> {
     const token = `${expiresOn}.${this.sign(await this.secret(), exportId, expiresOn)}`;
     return { link: `/api/v3/data/exports/${encodeURIComponent(exportId)}?token=${token}`, expiresOn };
+  }
+
+  /**
+   * A link for `validFor` seconds (default DOWNLOAD_LINK_TTL), which may last at most as long as the
+   * file (`fileExpiresOn`); asking for longer is BAD_REQUEST naming the most it can be.
+   */
+  async createFor(exportId: string, fileExpiresOn: number | null, validFor?: number | null): Promise<{ link: string; expiresOn: number }> {
+    if (validFor == null) return this.create(exportId, Math.min(Date.now() + this.ttlMs, fileExpiresOn ?? Infinity));
+    if (!Number.isInteger(validFor) || validFor < 1) throw badRequest(`validFor must be a positive number of seconds, not ${validFor}`);
+    const now = Date.now();
+    const expiresOn = now + validFor * 1000;
+    if (fileExpiresOn !== null && expiresOn > fileExpiresOn) {
+      const most = Math.floor((fileExpiresOn - now) / 1000);
+      throw badRequest(`validFor ${validFor} s would outlive the export, which expires at ${new Date(fileExpiresOn).toISOString()}: at most ${most} s`);
+    }
+    return this.create(exportId, expiresOn);
   }
 
   /** Throws UNAUTHENTICATED with the reason when the token does not open this export now. */

@@ -5,12 +5,15 @@ import { DataSource, In, LessThan } from 'typeorm';
 import { DatasetService } from '../catalog/dataset.service';
 import { Config } from '../config';
 import { dialectOf } from '../db/data-source';
+import { inTransaction } from '../db/transaction';
 import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/data-export.entity';
 import { Permission } from '../entities/dataset-member.entity';
 import { ExportRemovalEntity } from '../entities/export-removal.entity';
 import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
+import { LifecycleHooks, NO_HOOKS } from './delivery/delivery';
+import { checkNotify, NotifyRequest } from './delivery/email';
 import { REMOVAL_KEPT_MS } from './changes';
 import { isValidTimeZone } from './formats/csv';
 import { ExportEvents } from './export-events';
@@ -38,6 +41,7 @@ export interface ExportRequest {
   excelSafe?: boolean | null;
   format?: FormatName | null;
   packaging?: PackagingName | null;
+  notify?: NotifyRequest | null;
 }
 
 export interface UsageLimits {
@@ -69,6 +73,7 @@ export class ExportService {
     private readonly config: Config,
     private readonly datasets: DatasetService,
     private readonly events: ExportEvents,
+    private readonly hooks: LifecycleHooks = NO_HOOKS,
   ) {
     this.estimator = new ExportEstimator(ds, dialectOf(config.databaseUrl));
   }
@@ -117,6 +122,7 @@ export class ExportService {
     const packaging = req.packaging ?? 'NONE';
     checkFormatOptions(format, req, timeZone);
     if (req.name != null && req.name.length > 255) throw badRequest('name has at most 255 characters');
+    checkNotify(this.config, req.notify);
     const filter = req.filter ?? null;
     try {
       compileFilter(filter, dialectOf(this.config.databaseUrl));
@@ -140,6 +146,7 @@ export class ExportService {
       format,
       packaging,
       maxRecords: this.limitsOf(user).maxDataExportRecords,
+      ...(req.notify?.email ? { notify: { email: true } } : {}),
     };
   }
 
@@ -148,7 +155,7 @@ export class ExportService {
     const params = await this.validate(user, req);
     const limits = this.limitsOf(user);
     const created = await this.createLock.run(() =>
-      this.ds.transaction(async (m) => {
+      inTransaction(this.ds, async (m) => {
         // The user row lock makes count-then-insert atomic across servers on MySQL.
         if (m.connection.options.type !== 'better-sqlite3') await m.query('SELECT id FROM `user` WHERE id = ? FOR UPDATE', [user.id]);
         const active = await m.getRepository(DataExportEntity).countBy({ userId: user.id, status: In(ACTIVE) });
@@ -161,10 +168,11 @@ export class ExportService {
         const row = Object.assign(new DataExportEntity(), {
           id: crypto.randomUUID(), userId: user.id, name: req.name ?? null, params: JSON.stringify(params), status: ExportStatus.QUEUING,
           recordsEstimate: 0, recordsProcessed: 0, requestedOn: now, startedOn: null, completedOn: null, expiresOn: null, message: null,
-          sizeBytes: 0, compressedSize: null, sha256: null, truncated: false, fileName: null, attempt: 0, leaseOwner: null, leaseExpires: null,
+          sizeBytes: 0, compressedSize: null, compressedSha256: null, sha256: null, truncated: false, fileName: null, attempt: 0, leaseOwner: null, leaseExpires: null,
           updatedOn: now,
         });
         await m.getRepository(DataExportEntity).insert(row);
+        await this.hooks.queued(m, row.id);
         return row;
       }),
     );
@@ -196,30 +204,38 @@ export class ExportService {
     return Math.min(records, recordCap(params).cap);
   }
 
-  /** The user's own export; anyone else's does not exist. */
+  /** The user's own export (an administrator's: any); anyone else's does not exist. */
   async get(user: UserEntity, id: string): Promise<DataExportEntity> {
-    const row = await this.ds.getRepository(DataExportEntity).findOneBy({ id, userId: user.id });
+    const row = await this.ds.getRepository(DataExportEntity).findOneBy(user.admin ? { id } : { id, userId: user.id });
     if (!row) throw notFound(`export ${id} not found`);
     return row;
   }
 
-  async cancel(user: UserEntity, id: string, message = 'cancelled by the user'): Promise<DataExportEntity> {
+  /** `reason` is the canceller's words; an administrator cancelling someone else's export is named as such. */
+  async cancel(user: UserEntity, id: string, message = 'cancelled by the user', reason?: string | null): Promise<DataExportEntity> {
     const row = await this.get(user, id);
     if (TERMINAL_STATUSES.includes(row.status)) {
       throw badRequest(`export ${id} is ${row.status}; only a QUEUING or GENERATING export can be cancelled`);
     }
-    const res = await this.ds
-      .getRepository(DataExportEntity)
-      .createQueryBuilder()
-      .update()
-      .set({ status: ExportStatus.CANCELLED, message, leaseOwner: null, leaseExpires: null, completedOn: Date.now(), updatedOn: Date.now() })
-      .where('id = :id AND status IN (:...active)', { id, active: ACTIVE })
-      .execute();
+    if (reason != null && reason.length > 1000) throw badRequest('reason has at most 1000 characters');
+    if (row.userId !== user.id) message = `cancelled by an administrator: ${reason?.trim() || 'no reason given'}`;
+    else if (reason?.trim()) message = `${message}: ${reason.trim()}`;
+    const res = await inTransaction(this.ds, async (m) => {
+      const done = await m
+        .getRepository(DataExportEntity)
+        .createQueryBuilder()
+        .update()
+        .set({ status: ExportStatus.CANCELLED, message, leaseOwner: null, leaseExpires: null, completedOn: Date.now(), updatedOn: Date.now() })
+        .where('id = :id AND status IN (:...active)', { id, active: ACTIVE })
+        .execute();
+      if (done.affected === 1) await this.hooks.ended(m, id);
+      return done;
+    });
     const after = await this.get(user, id);
     if (res.affected !== 1 && after.status !== ExportStatus.CANCELLED) {
       throw badRequest(`export ${id} is ${after.status}; only a QUEUING or GENERATING export can be cancelled`);
     }
-    this.events.changed(id, user.id);
+    this.events.changed(id, row.userId);
     return after;
   }
 
@@ -230,20 +246,26 @@ export class ExportService {
    */
   async remove(user: UserEntity, id: string): Promise<DataExportEntity> {
     let row = await this.get(user, id);
-    if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, 'removed by the user');
+    if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, row.userId === user.id ? 'removed by the user' : undefined, row.userId === user.id ? null : 'removed');
     const now = Date.now();
-    await this.ds.transaction(async (m) => {
+    await inTransaction(this.ds, async (m) => {
       await m.getRepository(ExportRemovalEntity).delete({ removedOn: LessThan(now - REMOVAL_KEPT_MS) });
-      await m.getRepository(ExportRemovalEntity).upsert({ exportId: id, userId: user.id, removedOn: now, lastState: JSON.stringify(row) }, ['exportId']);
-      await m.getRepository(DataExportEntity).delete({ id, userId: user.id });
+      await m.getRepository(ExportRemovalEntity).upsert({ exportId: id, userId: row.userId, removedOn: now, lastState: JSON.stringify(row) }, ['exportId']);
+      await m.getRepository(DataExportEntity).delete({ id, userId: row.userId });
     });
     if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
-    this.events.changed(id, user.id);
+    this.events.changed(id, row.userId);
     return row;
   }
 
-  async list(user: UserEntity, filter: ExportListFilter, offset: number, limit: number): Promise<{ items: DataExportEntity[]; total: number }> {
-    const qb = this.ds.getRepository(DataExportEntity).createQueryBuilder('e').where('e.user_id = :u', { u: user.id });
+  list(user: UserEntity, filter: ExportListFilter, offset: number, limit: number): Promise<{ items: DataExportEntity[]; total: number }> {
+    return this.listOf(user.id, filter, offset, limit);
+  }
+
+  /** One user's exports, or everyone's (`userId` null: for administrators only). */
+  async listOf(userId: string | null, filter: ExportListFilter, offset: number, limit: number): Promise<{ items: DataExportEntity[]; total: number }> {
+    const qb = this.ds.getRepository(DataExportEntity).createQueryBuilder('e');
+    if (userId !== null) qb.where('e.user_id = :u', { u: userId });
     if (filter.statusIn?.length) qb.andWhere('e.status IN (:...st)', { st: filter.statusIn });
     if (filter.requestedOnGte != null) qb.andWhere('e.requested_on >= :gte', { gte: filter.requestedOnGte });
     if (filter.requestedOnLt != null) qb.andWhere('e.requested_on < :lt', { lt: filter.requestedOnLt });

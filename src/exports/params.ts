@@ -33,4 +33,6 @@ export interface ExportParams {
    * Absent on exports queued before the rule, which then take every event.
    */
   receivedUntil?: number;
+  /** Set when the owner asked to be e-mailed at the end (§13). */
+  notify?: { email: boolean };
 }

@@ -1,5 +1,7 @@
 import { DataSource } from 'typeorm';
+import { inTransaction } from '../db/transaction';
 import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/data-export.entity';
+import { LifecycleHooks, NO_HOOKS } from './delivery/delivery';
 
 export interface UserActivity {
   busy: Set<string>;
@@ -37,7 +39,11 @@ type Candidate = Pick<DataExportEntity, 'id' | 'userId' | 'requestedOn' | 'attem
  * guarded by the attempt, so a worker that lost its lease cannot overwrite the attempt that took over.
  */
 export class ExportQueue {
-  constructor(private readonly ds: DataSource) {}
+  constructor(
+    private readonly ds: DataSource,
+    /** History and outbox: an export's end is announced in the transaction that writes it. */
+    readonly hooks: LifecycleHooks = NO_HOOKS,
+  ) {}
 
   private repo() {
     return this.ds.getRepository(DataExportEntity);
@@ -127,6 +133,8 @@ export class ExportQueue {
         .execute();
       if (res.affected === 1) {
         const row = await this.repo().findOneByOrFail({ id: next.id });
+        if (next.status === ExportStatus.GENERATING) this.hooks.retried(row.id, `attempt ${next.attempt} stopped renewing its lease (its worker crashed, froze or lost the database); taken over`);
+        this.hooks.started(row.id, row.attempt);
         return {
           id: row.id, attempt: row.attempt, faults: row.faults, userId: row.userId, params: row.params, recordsEstimate: row.recordsEstimate,
           startedOn: row.startedOn ?? now,
@@ -144,17 +152,21 @@ export class ExportQueue {
   }
 
   /** Fails an export whose last allowed attempt lost its lease; compare-and-set like a claim. */
-  private async giveUp(e: Pick<DataExportEntity, 'id' | 'attempt' | 'faults'>, now: number): Promise<boolean> {
-    const res = await this.repo()
-      .createQueryBuilder()
-      .update()
-      .set({
-        status: ExportStatus.FAILED, faults: e.faults + 1, leaseOwner: null, leaseExpires: null, updatedOn: now,
-        message: `export failed after ${e.faults + 1} faulty attempts: the worker generating it stopped answering (it crashed, was killed, or lost the database) before it finished`,
-      })
-      .where('id = :id AND attempt = :attempt AND status = :g AND lease_expires < :now', { id: e.id, attempt: e.attempt, g: ExportStatus.GENERATING, now })
-      .execute();
-    return res.affected === 1;
+  private giveUp(e: Pick<DataExportEntity, 'id' | 'attempt' | 'faults'>, now: number): Promise<boolean> {
+    return inTransaction(this.ds, async (m) => {
+      const res = await m
+        .getRepository(DataExportEntity)
+        .createQueryBuilder()
+        .update()
+        .set({
+          status: ExportStatus.FAILED, faults: e.faults + 1, leaseOwner: null, leaseExpires: null, updatedOn: now,
+          message: `export failed after ${e.faults + 1} faulty attempts: the worker generating it stopped answering (it crashed, was killed, or lost the database) before it finished`,
+        })
+        .where('id = :id AND attempt = :attempt AND status = :g AND lease_expires < :now', { id: e.id, attempt: e.attempt, g: ExportStatus.GENERATING, now })
+        .execute();
+      if (res.affected === 1) await this.hooks.ended(m, e.id);
+      return res.affected === 1;
+    });
   }
 
   /** When the next lease held by another worker runs out (null: none), so an idle worker can take over on time. */
@@ -196,13 +208,21 @@ export class ExportQueue {
 
   /** A write by the attempt that holds the export; false means it no longer does (cancelled, removed, taken over). */
   async guardedUpdate(claim: Pick<Claim, 'id' | 'attempt'>, changes: Partial<DataExportEntity>): Promise<boolean> {
-    const res = await this.repo()
-      .createQueryBuilder()
-      .update()
-      .set({ ...changes, updatedOn: Date.now() })
-      .where('id = :id AND attempt = :attempt AND status = :g', { id: claim.id, attempt: claim.attempt, g: ExportStatus.GENERATING })
-      .execute();
-    return res.affected === 1;
+    const write = async (repo: ReturnType<ExportQueue['repo']>) => {
+      const res = await repo
+        .createQueryBuilder()
+        .update()
+        .set({ ...changes, updatedOn: Date.now() })
+        .where('id = :id AND attempt = :attempt AND status = :g', { id: claim.id, attempt: claim.attempt, g: ExportStatus.GENERATING })
+        .execute();
+      return res.affected === 1;
+    };
+    if (!changes.status || !TERMINAL_STATUSES.includes(changes.status)) return write(this.repo());
+    return inTransaction(this.ds, async (m) => {
+      const held = await write(m.getRepository(DataExportEntity));
+      if (held) await this.hooks.ended(m, claim.id);
+      return held;
+    });
   }
 
   renew(claim: Claim, leaseMs: number, recordsProcessed?: number): Promise<boolean> {
@@ -211,13 +231,15 @@ export class ExportQueue {
 
   /**
    * Hands an export back to the queue; the next claim is a new attempt. A graceful hand-back leaves the
-   * fault count alone; `fault` (a transient database error) adds one.
+   * fault count alone; `fault` (a transient database error) adds one, and is a retry in the history.
    */
-  release(claim: Claim, how: { fault?: boolean; message?: string | null } = {}): Promise<boolean> {
-    return this.guardedUpdate(claim, {
+  async release(claim: Claim, how: { fault?: boolean; message?: string | null } = {}): Promise<boolean> {
+    const released = await this.guardedUpdate(claim, {
       status: ExportStatus.QUEUING, leaseOwner: null, leaseExpires: null, recordsProcessed: 0, startedOn: null,
       message: how.message ?? null, ...(how.fault ? { faults: claim.faults + 1 } : {}),
     });
+    if (released && how.fault) this.hooks.retried(claim.id, how.message ?? 'a transient fault interrupted it; queued again');
+    return released;
   }
 
   /** 1 = next to start, for each queued export: its place in the order `claim` takes them. */

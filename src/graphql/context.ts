@@ -4,6 +4,7 @@ import { EventService } from '../catalog/event.service';
 import { UserService } from '../catalog/user.service';
 import { Config } from '../config';
 import { UserEntity } from '../entities/user.entity';
+import { Delivery } from '../exports/delivery/delivery';
 import { ExportEvents } from '../exports/export-events';
 import { ExportService } from '../exports/export.service';
 import { DownloadLinkService } from '../exports/download-link.service';
@@ -23,6 +24,8 @@ export interface Services {
   exportWatch: ExportWatch;
   queue: ExportQueue;
   downloadLinks: DownloadLinkService;
+  /** History, webhooks, e-mail and their outbox. */
+  delivery: Delivery;
 }
 
 export interface Context {

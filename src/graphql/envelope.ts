@@ -10,6 +10,7 @@ const RESPONSE_CODE: Record<ErrorCode, ResponseCode> = {
   CONFLICT: ResponseCode.BAD_REQUEST,
   GONE: ResponseCode.NOT_FOUND,
   PAYLOAD_TOO_LARGE: ResponseCode.BAD_REQUEST,
+  FORBIDDEN: ResponseCode.NOT_AUTHORIZED,
 };
 
 /**

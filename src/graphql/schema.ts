@@ -1,12 +1,15 @@
 import 'reflect-metadata';
 import { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { AdminResolver } from './resolvers/admin.resolver';
 import { DatasetMutationResolver, DatasetResolver } from './resolvers/dataset.resolver';
+import { ExportHistoryResolver, UserWebhooksResolver, WebhookMutationResolver, WebhookResolver } from './resolvers/delivery.resolver';
 import { ExportMutationResolver, ExportResolver } from './resolvers/export.resolver';
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { UserResolver } from './resolvers/user.resolver';
 
-export const RESOLVERS = [UserResolver, DatasetResolver, DatasetMutationResolver, ExportResolver, ExportMutationResolver, SubscriptionResolver] as const;
+export const RESOLVERS = [UserResolver, DatasetResolver, DatasetMutationResolver, ExportResolver, ExportMutationResolver, SubscriptionResolver,
+  ExportHistoryResolver, UserWebhooksResolver, WebhookResolver, WebhookMutationResolver, AdminResolver] as const;
 
 /**
  * Every subscription here brings its own `subscribe` (fed by ExportEvents), so type-graphql's topic

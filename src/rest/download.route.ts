@@ -1,6 +1,4 @@
 import fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import zlib from 'node:zlib';
 import { Request, Response, Router } from 'express';
 import { ErrorCode, SluiceError } from '../errors';
 import { Services } from '../graphql/context';
@@ -9,16 +7,8 @@ import { formatOf, storedAs } from '../exports/formats';
 import { downloadExtension } from '../exports/files';
 import { ExportParams } from '../exports/params';
 import { requireUser } from './auth';
+import { choose, representationsOf, sendRepresentation } from './download-representation';
 import { sendError } from './http-error';
-
-function acceptsGzip(req: Request): boolean {
-  const header = String(req.headers['accept-encoding'] ?? '');
-  return header.split(',').some((part) => {
-    const [coding, ...params] = part.trim().split(';');
-    const q = params.map((p) => /^\s*q=([\d.]+)/.exec(p)).find(Boolean);
-    return (coding.trim() === 'gzip' || coding.trim() === '*') && (!q || Number(q[1]) > 0);
-  });
-}
 
 /**
  * Characters that never reach a file name: path and shell-unfriendly ones, control characters, and the
@@ -68,22 +58,12 @@ export function downloadRoute(services: Services): Router {
       const stored = storedAs(params);
       // Only a gzip-stored file has two representations; a Parquet, XLSX or ZIP file goes out as it is.
       const gzipStored = stored === 'gzip';
-      const gzip = gzipStored && acceptsGzip(req);
+      const rep = choose(req, representationsOf(row, stat.size, gzipStored));
       res.setHeader('Content-Type', stored === 'zip' ? 'application/zip' : formatOf(params).contentType);
       res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row, downloadExtension(params))));
       if (gzipStored) res.setHeader('Vary', 'Accept-Encoding');
       res.setHeader('Cache-Control', 'private, no-store');
-      // sha256 is of the data file: a ZIP around it is another representation, so another tag
-      if (row.sha256) res.setHeader('ETag', `"${row.sha256}${gzip ? '-gz' : stored === 'zip' ? '-zip' : ''}"`);
-      if (gzip) res.setHeader('Content-Encoding', 'gzip');
-      res.setHeader('Content-Length', String(gzipStored && !gzip ? row.sizeBytes : stat.size));
-      if (req.method === 'HEAD') {
-        res.status(200).end();
-        return;
-      }
-      res.status(200);
-      const file = fs.createReadStream(filePath, { highWaterMark: 1024 * 1024 });
-      await (gzipStored && !gzip ? pipeline(file, zlib.createGunzip(), res) : pipeline(file, res));
+      await sendRepresentation(req, res, rep, filePath, (what) => services.delivery.downloaded(row.id, what));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away
       sendError(res, err);

@@ -19,7 +19,8 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
 
   const STATUS_FIELDS = `id name requestedOn from to fields removed format packaging
     status { status recordsEstimate recordsProcessed queuePosition startedOn message }
-    result { completedOn expiresOn sizeInBytes compressedSizeInBytes sha256 truncated }`;
+    result { completedOn expiresOn sizeInBytes compressedSizeInBytes sha256 truncated }
+    events { at type message }`;
   const EXPORT_FIELDS = `${STATUS_FIELDS} dataRange { datasets { id name } metrics }`;
 
   const $ = (id) => document.getElementById(id);
@@ -496,6 +497,26 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
     message.hidden = !why;
     node.querySelector('.act-download').hidden = s.status !== 'COMPLETED';
     node.querySelector('.act-cancel').hidden = !RUNNING.includes(s.status);
+    renderHistory(node.querySelector('.export-history'), e.events);
+  }
+
+  // The history's entries in words; the server's message, when there is one, follows.
+  const HISTORY_WORDS = {
+    QUEUED: 'Queued', STARTED: 'Started', RETRIED: 'Retried', COMPLETED: 'Completed', FAILED: 'Failed', CANCELLED: 'Cancelled',
+    DOWNLOADED: 'Downloaded', EMAILED: 'E-mailed', EMAIL_FAILED: 'E-mail failed', WEBHOOK_DELIVERED: 'Webhook delivered',
+    WEBHOOK_FAILED: 'Webhook failed', EXPIRED: 'Expired',
+  };
+
+  function renderHistory(box, events) {
+    if (!box || !Array.isArray(events)) return;
+    const items = events.map((ev) => {
+      const li = document.createElement('li');
+      li.textContent = `${when(ev.at)}: ${HISTORY_WORDS[ev.type] || ev.type}${ev.message ? ` (${ev.message})` : ''}`;
+      return li;
+    });
+    box.querySelector('ol').replaceChildren(...items);
+    box.querySelector('summary').textContent = `History (${events.length})`;
+    box.hidden = events.length === 0;
   }
 
   function details(e) {

@@ -10,6 +10,7 @@ import { exportFileName, tmpFileName } from '../files';
 import { ExportParams } from '../params';
 import { Claim, ExportQueue, MAX_FAULTS } from '../queue';
 import { describeFailure, transientFault } from './faults';
+import { sha256OfFile } from '../storage/digest';
 import type { RunnerFault } from './runner-thread';
 
 const RUNNER_HEAP_LIMITS = { maxOldGenerationSizeMb: 96 };
@@ -134,12 +135,13 @@ export class ExportJob {
     const finalPath = path.join(this.config.exportsDir, fileName);
     try {
       fs.renameSync(this.tmpPath, finalPath);
+      const compressedSha256 = await sha256OfFile(finalPath);
       // the runner's completion time, which a ZIP's manifest already holds
       const now = done.completedOn;
       const held = await this.queue.guardedUpdate(claim, {
         status: ExportStatus.COMPLETED, recordsProcessed: done.records, recordsEstimate: Math.max(this.estimate ?? 0, done.records),
         completedOn: now, expiresOn: now + this.config.exportRetentionMs, sizeBytes: done.sizeInBytes,
-        compressedSize: done.compressedSizeInBytes, sha256: done.sha256, truncated: done.truncated, fileName,
+        compressedSize: done.compressedSizeInBytes, compressedSha256, sha256: done.sha256, truncated: done.truncated, fileName,
         leaseOwner: null, leaseExpires: null,
         message: done.truncated ? `stopped at the limit of ${done.records} records (maxDataExportRecords): the file is truncated` : null,
       });

@@ -17,6 +17,7 @@ import { Claim, ExportQueue, MAX_FAULTS } from '../queue';
 import { ExportJob } from './export-job';
 import { overRuntime } from './faults';
 import { sweepExpired } from './retention';
+import { LifecycleHooks, NO_HOOKS } from '../delivery/delivery';
 
 const POLL_MS = 500;
 /** How often a running export renews its lease and publishes progress: fast enough to see a cancel within a second. */
@@ -46,8 +47,9 @@ export class ExportWorker {
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly events: ExportEvents,
+    hooks: LifecycleHooks = NO_HOOKS,
   ) {
-    this.queue = new ExportQueue(ds);
+    this.queue = new ExportQueue(ds, hooks);
     this.datasets = new DatasetService(ds);
     this.estimator = new ExportEstimator(ds, dialectOf(config.databaseUrl));
   }
@@ -64,13 +66,13 @@ export class ExportWorker {
       setInterval(() => this.fill(), POLL_MS),
       setInterval(() => void this.heartbeat(), HEARTBEAT_MS),
       setInterval(() => void this.balance(), FAIRNESS_MS),
-      setInterval(() => void sweepExpired(this.ds, this.config.exportsDir), SWEEP_MS),
+      setInterval(() => void sweepExpired(this.ds, this.config.exportsDir, this.queue.hooks), SWEEP_MS),
     ];
     this.events.onQueued(() => {
       this.fill();
       void this.balance();
     });
-    void sweepExpired(this.ds, this.config.exportsDir);
+    void sweepExpired(this.ds, this.config.exportsDir, this.queue.hooks);
     this.fill();
     logger.info({ owner: this.owner, concurrency: this.config.exportConcurrency }, 'export worker started');
   }

@@ -1,4 +1,4 @@
-import { Arg, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ExportStatus } from '../../entities/data-export.entity';
 import { Context } from '../context';
 import { envelope } from '../envelope';
@@ -34,8 +34,10 @@ export class ExportResolver {
 
   @FieldResolver(() => User, { description: "who asked for it (always the caller)" })
   async user(@Root() root: DataExport, @Ctx() ctx: Context): Promise<User> {
-    // Only the owner ever sees an export, so the owner is the caller.
-    return { id: ctx.user.id, email: ctx.user.email };
+    // Only the owner sees an export, or an administrator, who may be looking at someone else's.
+    if (root.userId === ctx.user.id) return { id: ctx.user.id, email: ctx.user.email };
+    const owner = await ctx.services.users.findById(root.userId);
+    return { id: root.userId, email: owner?.email ?? '' };
   }
 
   @FieldResolver(() => DataRange, { description: "the datasets and metrics it covers" })
@@ -68,9 +70,13 @@ export class ExportResolver {
 
 @Resolver(() => ExportMutation)
 export class ExportMutationResolver {
-  @FieldResolver(() => ExportResponse, { description: "stops a QUEUING or GENERATING export; its partial file is removed" })
-  cancel(@Root() root: ExportMutation, @Ctx() ctx: Context): Promise<ExportResponse> {
-    return envelope(async () => ({ item: toDataExport(await ctx.services.exports.cancel(ctx.user, root.exportId)) }), { item: null });
+  @FieldResolver(() => ExportResponse, { description: 'stops a QUEUING or GENERATING export; its partial file is removed' })
+  cancel(
+    @Root() root: ExportMutation,
+    @Ctx() ctx: Context,
+    @Arg('reason', () => String, { nullable: true, description: 'why, in words kept in the export\'s message (an administrator\'s cancel of another user\'s export reads "cancelled by an administrator: <reason>")' }) reason?: string | null,
+  ): Promise<ExportResponse> {
+    return envelope(async () => ({ item: toDataExport(await ctx.services.exports.cancel(ctx.user, root.exportId, undefined, reason)) }), { item: null });
   }
 
   @FieldResolver(() => ExportResponse, { description: "cancels it if needed, then deletes it and its file" })
@@ -78,12 +84,16 @@ export class ExportMutationResolver {
     return envelope(async () => ({ item: toDataExport(await ctx.services.exports.remove(ctx.user, root.exportId)), message: `export ${root.exportId} removed` }), { item: null });
   }
 
-  @FieldResolver(() => DownloadLinkResponse, { description: "a short-lived link to download the COMPLETED file" })
-  createDownloadLink(@Root() root: ExportMutation, @Ctx() ctx: Context): Promise<DownloadLinkResponse> {
+  @FieldResolver(() => DownloadLinkResponse, { description: 'a link to download the COMPLETED file, valid DOWNLOAD_LINK_TTL or validFor seconds' })
+  createDownloadLink(
+    @Root() root: ExportMutation,
+    @Ctx() ctx: Context,
+    @Arg('validFor', () => Int, { nullable: true, description: 'seconds the link stays valid (default DOWNLOAD_LINK_TTL), at most until the export\'s expiresOn' }) validFor?: number | null,
+  ): Promise<DownloadLinkResponse> {
     return envelope(async () => {
       const row = await ctx.services.exports.get(ctx.user, root.exportId);
       ctx.services.exports.assertDownloadable(row);
-      return ctx.services.downloadLinks.create(row.id);
+      return ctx.services.downloadLinks.createFor(row.id, row.expiresOn, validFor);
     }, { link: null, expiresOn: null });
   }
 }

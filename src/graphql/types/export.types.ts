@@ -2,6 +2,7 @@ import { Field, InputType, Int, ObjectType } from 'type-graphql';
 import { DEFAULT_FIELDS } from '../../events/event-schema';
 import { JSONScalar, LongScalar } from '../scalars';
 import { Dataset } from './dataset.types';
+import { NotifyInput } from './delivery.types';
 import { EventField, ExportFormat, ExportPackaging, ExportStatus, ResponseCode, TimestampFormat, TimestampPrecision } from './enums';
 
 @ObjectType({ description: "What an export covers: datasets, and optionally only some metrics." })
@@ -168,6 +169,9 @@ export class CreateExportInput {
 
   @Field(() => ExportPackaging, { nullable: true, defaultValue: ExportPackaging.NONE, description: 'ZIP: events.<ext> and manifest.json in one .zip' })
   packaging?: ExportPackaging;
+
+  @Field(() => NotifyInput, { nullable: true, description: 'tell the owner when the export ends: { email: true } sends an e-mail (needs SMTP_URL on the server)' })
+  notify?: NotifyInput | null;
 }
 
 @InputType({ description: "Exports in any of these states." })

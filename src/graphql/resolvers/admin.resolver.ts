@@ -1,0 +1,40 @@
+import { Arg, Ctx, Int, Query, Resolver } from 'type-graphql';
+import { ExportStatus } from '../../entities/data-export.entity';
+import { ErrorCode, SluiceError } from '../../errors';
+import { Context } from '../context';
+import { toDataExport } from '../mappers';
+import { nextCursor, pageWindow } from '../paging';
+import { DataExport, DataExportFilter, DataExportPage } from '../types/export.types';
+
+@Resolver(() => DataExport)
+export class AdminResolver {
+  @Query(() => DataExportPage, { description: 'every user\'s exports, newest first (administrators only: FORBIDDEN for others)' })
+  async adminExports(
+    @Ctx() ctx: Context,
+    @Arg('cursor', () => String, { nullable: true }) cursor?: string | null,
+    @Arg('limit', () => Int, { nullable: true }) limit?: number | null,
+    @Arg('filter', () => DataExportFilter, { nullable: true }) filter?: DataExportFilter | null,
+    @Arg('userEmail', () => String, { nullable: true, description: 'only this user\'s exports' }) userEmail?: string | null,
+  ): Promise<DataExportPage> {
+    if (!ctx.user.admin) throw new SluiceError(ErrorCode.FORBIDDEN, 'adminExports is for administrators (users made with `sluice user create --admin`)');
+    const page = pageWindow(cursor, limit);
+    let userId: string | null = null;
+    if (userEmail != null) {
+      const owner = await ctx.services.users.findByEmail(userEmail).catch(() => null);
+      if (!owner) return { items: [], cursor: null, count: 0 };
+      userId = owner.id;
+    }
+    const { items, total } = await ctx.services.exports.listOf(
+      userId,
+      {
+        statusIn: filter?.status?._in as ExportStatus[] | undefined,
+        nameRegex: filter?.name?._regex,
+        requestedOnGte: filter?.requestedOn?._gte,
+        requestedOnLt: filter?.requestedOn?._lt,
+      },
+      page.offset,
+      page.limit,
+    );
+    return { items: items.map(toDataExport), cursor: nextCursor(page.offset, page.limit, total), count: total };
+  }
+}
