@@ -2,6 +2,7 @@ import { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from './config';
 import { ensureDemo } from './demo';
 import { ExportWorker } from './exports/export-worker';
+import { ScheduleTicker } from './exports/schedules/ticker';
 import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
 import { markDraining } from './rest/health.route';
@@ -27,6 +28,8 @@ export async function serve(): Promise<void> {
   logger.info({ port, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@'), worker: Boolean(worker) }, 'sluice listening');
   if (config.demo) await ensureDemo(services, port);
   worker?.start();
+  const ticker = ScheduleTicker.over(services.schedules);
+  ticker.start();
 
   // In-flight HTTP requests (downloads above all): a graceful stop waits for them.
   let inFlight = 0;
@@ -48,7 +51,7 @@ export async function serve(): Promise<void> {
     server.httpServer.close();
     const grace = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_GRACE_MS).unref());
     const requestsDone = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve));
-    await Promise.all([worker?.stop(), Promise.race([requestsDone, grace])]);
+    await Promise.all([worker?.stop(), ticker.stop(), Promise.race([requestsDone, grace])]);
     if (inFlight > 0) logger.warn({ inFlight }, `requests still running after ${DRAIN_GRACE_MS / 1000} s; closing them`);
     await server.close();
     await bridge.stop();

@@ -9,6 +9,8 @@ import { ExportEvents } from './exports/export-events';
 import { ExportService } from './exports/export.service';
 import { registerSqliteFunctions } from './exports/filter';
 import { ExportQueue } from './exports/queue';
+import { ScheduleService } from './exports/schedules/schedule.service';
+import { scheduleClock } from './clock';
 import { Services } from './graphql/context';
 
 /** Opens the store (running migrations) and wires the services: the same for server, worker and CLI. */
@@ -24,13 +26,15 @@ export function wireServices(ds: DataSource, config: Config): Services {
   const users = new UserService(ds);
   const datasets = new DatasetService(ds);
   const exportEvents = new ExportEvents();
+  const exports = new ExportService(ds, config, datasets, exportEvents);
   return {
     ds,
     config,
     users,
     datasets,
     events: new EventService(ds, datasets),
-    exports: new ExportService(ds, config, datasets, exportEvents),
+    exports,
+    schedules: new ScheduleService(ds, exports, scheduleClock().now),
     exportEvents,
     queue: new ExportQueue(ds),
     downloadLinks: new DownloadLinkService(ds, config.downloadLinkTtlMs),

@@ -2,6 +2,7 @@ import { loadConfigOrExit } from './config';
 import { openDatabase } from './db/data-source';
 import { ExportEvents } from './exports/export-events';
 import { ExportWorker } from './exports/export-worker';
+import { ScheduleTicker } from './exports/schedules/ticker';
 import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
 
@@ -17,6 +18,8 @@ export async function runWorker(): Promise<void> {
   await bridge.startPublishing();
   const worker = new ExportWorker(ds, config, events);
   worker.start();
+  const ticker = ScheduleTicker.forStore(ds, config, events);
+  ticker.start();
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -27,7 +30,7 @@ export async function runWorker(): Promise<void> {
       logger.error(`worker did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway (its exports are taken over when their leases run out)`);
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
-    await worker.stop();
+    await Promise.all([worker.stop(), ticker.stop()]);
     await bridge.stop();
     await ds.destroy();
     logger.info('worker stopped');

@@ -4,8 +4,9 @@ import { DatasetMemberEntity } from './dataset-member.entity';
 import { DatasetMetricEntity } from './dataset-metric.entity';
 import { DatasetEntity } from './dataset.entity';
 import { EventEntity } from './event.entity';
+import { ExportScheduleEntity, ScheduleTickEntity } from './export-schedule.entity';
 import { UserEntity } from './user.entity';
 
-export const ENTITIES = [UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity];
+export const ENTITIES = [UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity, ExportScheduleEntity, ScheduleTickEntity];
 
-export { AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, UserEntity };
+export { AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, ExportScheduleEntity, ScheduleTickEntity, UserEntity };

@@ -24,4 +24,8 @@ export interface ExportParams {
   excelSafe: boolean;
   /** The user's maxDataExportRecords when the export was asked for. */
   maxRecords: number;
+  /** A schedule's run (§14): only events with tsReceived (µs) after this (exclusive)... */
+  receivedAfter?: number | null;
+  /** ...and up to this (inclusive), the run's cutoff. */
+  receivedUpTo?: number | null;
 }

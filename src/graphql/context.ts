@@ -8,6 +8,7 @@ import { ExportEvents } from '../exports/export-events';
 import { ExportService } from '../exports/export.service';
 import { DownloadLinkService } from '../exports/download-link.service';
 import { ExportQueue } from '../exports/queue';
+import { ScheduleService } from '../exports/schedules/schedule.service';
 
 /** Everything the server's request handlers need, built once at start. */
 export interface Services {
@@ -17,6 +18,7 @@ export interface Services {
   datasets: DatasetService;
   events: EventService;
   exports: ExportService;
+  schedules: ScheduleService;
   exportEvents: ExportEvents;
   queue: ExportQueue;
   downloadLinks: DownloadLinkService;

@@ -28,6 +28,7 @@ export function toDataExport(e: DataExportEntity): DataExport {
     limit: params.limit,
     requestedOn: e.requestedOn,
     userId: e.userId,
+    scheduleId: e.scheduleId ?? null,
     datasetIds: params.datasetIds,
     metrics: params.metrics,
     statusValue: {

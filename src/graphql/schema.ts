@@ -3,10 +3,14 @@ import { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { DatasetMutationResolver, DatasetResolver } from './resolvers/dataset.resolver';
 import { ExportMutationResolver, ExportResolver } from './resolvers/export.resolver';
+import {
+  ExportRerunResolver, ExportScheduleLinkResolver, ScheduleMutationResolver, ScheduleResolver, UserSchedulesResolver,
+} from './resolvers/schedule.resolver';
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { UserResolver } from './resolvers/user.resolver';
 
-export const RESOLVERS = [UserResolver, DatasetResolver, DatasetMutationResolver, ExportResolver, ExportMutationResolver, SubscriptionResolver] as const;
+export const RESOLVERS = [UserResolver, DatasetResolver, DatasetMutationResolver, ExportResolver, ExportMutationResolver, SubscriptionResolver,
+  ScheduleResolver, ScheduleMutationResolver, UserSchedulesResolver, ExportScheduleLinkResolver, ExportRerunResolver] as const;
 
 /**
  * Every subscription here brings its own `subscribe` (fed by ExportEvents), so type-graphql's topic

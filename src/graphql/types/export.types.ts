@@ -85,6 +85,7 @@ export class DataExport {
 
   /** Resolved fields (user, dataRange, status, result) read these. */
   userId: string;
+  scheduleId: string | null;
   datasetIds: number[];
   metrics: string[] | null;
   statusValue: DataExportStatus;
