@@ -33,7 +33,9 @@ export class OpenWrites {
    */
   async cutoff(): Promise<number> {
     const now = nowMicros();
-    await this.ds.query('DELETE FROM open_write WHERE started < ?', [now - OPEN_WRITE_STALE_US]);
+    // Found by a plain read, deleted by key: a range DELETE would lock gaps on MySQL and queue new writes behind it.
+    const stale: { id: string }[] = await this.ds.query('SELECT id FROM open_write WHERE started < ?', [now - OPEN_WRITE_STALE_US]);
+    if (stale.length) await this.ds.query(`DELETE FROM open_write WHERE id IN (${stale.map(() => '?').join(',')})`, stale.map((r) => r.id));
     const [row] = await this.ds.query('SELECT MIN(started) AS oldest FROM open_write');
     const oldest = row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
     return oldest === null ? now : Math.min(now, oldest - 1);
