@@ -3,8 +3,8 @@ import { openDatabase } from './db/data-source';
 import { ExportEvents } from './exports/export-events';
 import { ExportWorker } from './exports/export-worker';
 import { ScheduleTicker } from './exports/schedules/ticker';
-import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
+import { startChangeBridge } from './startup';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
 const STOP_DEADLINE_MS = 8_000;
@@ -14,8 +14,7 @@ export async function runWorker(): Promise<void> {
   const config = loadConfigOrExit();
   const ds = await openDatabase(config.databaseUrl);
   const events = new ExportEvents();
-  const bridge = new ExportChangeBridge(ds, events, config.redisUrl);
-  await bridge.startPublishing();
+  const bridge = await startChangeBridge(ds, events, config.redisUrl, false);
   const worker = new ExportWorker(ds, config, events);
   worker.start();
   const ticker = ScheduleTicker.forStore(ds, config, events);
