@@ -57,7 +57,7 @@ describe(`incremental schedule runs under concurrent ingest on ${STORE}`, () => 
   };
 
   /** A writer sends batches of new events and, when asked, re-sends some of its earlier ones with new values. */
-  async function writer(w: number, until: number, replace: boolean, sent: Map<string, number>): Promise<number> {
+  async function writer(w: number, base: number, until: number, replace: boolean, sent: Map<string, number>): Promise<number> {
     let seq = 0;
     let version = 0;
     let replaced = 0;
@@ -66,13 +66,13 @@ describe(`incremental schedule runs under concurrent ingest on ${STORE}`, () => 
       const events: Record<string, unknown>[] = [];
       for (let i = 0; i < BATCH; i++, seq++) {
         own.push(seq);
-        events.push({ timestamp: T0 + w * 10_000_000 + seq, metric: 'level::number', source: `w${w}`, producer: { userId: `writer-${w}`, clientId: 'c' }, value: ++version });
+        events.push({ timestamp: base + w * 10_000_000 + seq, metric: 'level::number', source: `w${w}`, producer: { userId: `writer-${w}`, clientId: 'c' }, value: ++version });
       }
       if (replace && batch % 2 === 1) {
         // Earlier events of this writer again: last write wins, with a later tsReceived.
         for (let i = 0; i < 40; i++) {
           const again = own[(batch * 37 + i * 13) % (own.length - BATCH)];
-          events.push({ timestamp: T0 + w * 10_000_000 + again, metric: 'level::number', source: `w${w}`, producer: { userId: `writer-${w}`, clientId: 'c' }, value: ++version + 0.5 });
+          events.push({ timestamp: base + w * 10_000_000 + again, metric: 'level::number', source: `w${w}`, producer: { userId: `writer-${w}`, clientId: 'c' }, value: ++version + 0.5 });
           replaced++;
         }
       }
@@ -82,7 +82,8 @@ describe(`incremental schedule runs under concurrent ingest on ${STORE}`, () => 
     return replaced;
   }
 
-  async function scenario(name: string, replace: boolean): Promise<Figures> {
+  /** Each scenario writes identities of its own (its own timestamps), so only its own replacements repeat. */
+  async function scenario(name: string, replace: boolean, base: number): Promise<Figures> {
     const created = await server.data(
       `mutation($input: CreateExportScheduleInput!) { createExportSchedule(input: $input) { responseCode message item { id } } }`,
       { input: { name, cron: '0 0 1 1 *', incremental: true, export: { dataRange: { datasets: [alice.dataset] }, fields: FIELDS, timestampPrecision: 'MICROSECONDS', from: T0 } } },
@@ -99,7 +100,7 @@ describe(`incremental schedule runs under concurrent ingest on ${STORE}`, () => 
     const runIds: string[] = [await runNow()];
     const sent = new Map<string, number>();
     const until = Date.now() + INGEST_MS;
-    const writing = Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w, until, replace, sent)));
+    const writing = Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w, base, until, replace, sent)));
     let writersDone = false;
     void writing.then(() => (writersDone = true));
     while (!writersDone) {
@@ -147,7 +148,7 @@ describe(`incremental schedule runs under concurrent ingest on ${STORE}`, () => 
   }
 
   test('new events only: every event in exactly one run, none missing', async () => {
-    const f = await scenario('append only', false);
+    const f = await scenario('append only', false, T0 + 1_000_000_000);
     expect(f.runs).toBeGreaterThan(5);
     expect(f.events).toBeGreaterThan(2000);
     expect({ duplicates: f.duplicates, missing: f.missing, extra: f.extra, inTwoRuns: f.inTwoRuns }).toEqual({ duplicates: 0, missing: 0, extra: 0, inTwoRuns: 0 });
@@ -155,7 +156,7 @@ describe(`incremental schedule runs under concurrent ingest on ${STORE}`, () => 
   });
 
   test('with replacements: the last row of each identity over the runs is exactly one export at the last cutoff', async () => {
-    const f = await scenario('with replacements', true);
+    const f = await scenario('with replacements', true, T0 + 2_000_000_000);
     expect(f.runs).toBeGreaterThan(5);
     expect(f.replacements).toBeGreaterThan(100);
     expect({ duplicates: f.duplicates, missing: f.missing, extra: f.extra }).toEqual({ duplicates: 0, missing: 0, extra: 0 });
