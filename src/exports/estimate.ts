@@ -32,7 +32,9 @@ export class ExportEstimator {
 
   async count(params: ExportParams): Promise<{ records: number; exact: boolean }> {
     const unfiltered = await this.countUnfiltered(params);
-    if (isEmptyFilter(params.filter) || unfiltered === 0) return { records: unfiltered, exact: true };
+    // An incremental run's window (by tsReceived) is not in the hourly counts: it is counted like a filter.
+    const windowed = params.receivedAfter != null;
+    if ((isEmptyFilter(params.filter) && !windowed) || unfiltered === 0) return { records: unfiltered, exact: true };
     const where = exportWhere(params, this.dialect);
     const exact = await this.countWithin(`SELECT COUNT(*) AS n FROM event WHERE ${where.sql}`, where.params, unfiltered);
     if (exact !== null) return { records: exact, exact: true };

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { DataSource, EntityManager, In, LessThanOrEqual } from 'typeorm';
+import { DataSource, EntityManager, LessThan, LessThanOrEqual } from 'typeorm';
 import { Clock } from '../../clock';
 import { DataExportEntity } from '../../entities/data-export.entity';
 import { ExportScheduleEntity, ScheduleTickEntity } from '../../entities/export-schedule.entity';
@@ -21,6 +21,8 @@ export interface ScheduleRequest {
 
 /** Room left in an export's name (255) for the tick's ISO time after the schedule's name. */
 const NAME_MAX = 200;
+/** How long a tick's key is kept after it: long past the clock skew or delay of any process that might still race for it. */
+const TICKS_KEPT_MS = 7 * 86_400_000;
 /** Schedules a ticker acts on per pass; more due at once wait for the next pass. */
 const DUE_BATCH = 50;
 
@@ -187,6 +189,8 @@ export class ScheduleService {
     if (!manual && (s.paused || s.nextRunOn === null || s.nextRunOn > tick)) return null;
     const now = this.clock();
     await m.getRepository(ScheduleTickEntity).insert({ scheduleId, tick, exportId: null, message: null, createdOn: now });
+    // A tick before nextRunOn is never claimed again (checked above), so old keys need not be kept.
+    await m.getRepository(ScheduleTickEntity).delete({ scheduleId, tick: LessThan(tick - TICKS_KEPT_MS) });
     let run: DataExportEntity | undefined;
     let windowed: ExportParams | undefined;
     if (params) {
@@ -210,12 +214,5 @@ export class ScheduleService {
       ...(manual ? {} : { nextRunOn: cron.nextAfter(Math.max(tick, now)) }),
     });
     return { run, params: windowed, refusal: run ? undefined : refusal };
-  }
-
-  /** The schedules of several runs at once (a page of exports). */
-  async byIds(ids: string[]): Promise<Map<string, ExportScheduleEntity>> {
-    if (!ids.length) return new Map();
-    const rows = await this.repo().findBy({ id: In([...new Set(ids)]) });
-    return new Map(rows.map((r) => [r.id, r]));
   }
 }
