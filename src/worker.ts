@@ -1,10 +1,10 @@
 import { loadConfigOrExit } from './config';
 import { openDatabase } from './db/data-source';
 import { ExportEvents } from './exports/export-events';
-import { ExportWorker } from './exports/export-worker';
+import { ExportWorker } from './exports/worker/lease-loop';
+import { ExportChanges } from './exports/changes';
 import { ScheduleTicker } from './exports/schedules/ticker';
 import { logger } from './logger';
-import { startChangeBridge } from './startup';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
 const STOP_DEADLINE_MS = 8_000;
@@ -14,7 +14,8 @@ export async function runWorker(): Promise<void> {
   const config = loadConfigOrExit();
   const ds = await openDatabase(config.databaseUrl);
   const events = new ExportEvents();
-  const bridge = await startChangeBridge(ds, events, config.redisUrl, false);
+  const changes = new ExportChanges(ds, events, config.redisUrl);
+  changes.start({ receive: false });
   const worker = new ExportWorker(ds, config, events);
   worker.start();
   const ticker = ScheduleTicker.forStore(ds, config, events);
@@ -29,8 +30,8 @@ export async function runWorker(): Promise<void> {
       logger.error(`worker did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway (its exports are taken over when their leases run out)`);
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
-    await Promise.all([worker.stop(), ticker.stop()]);
-    await bridge.stop();
+      await Promise.all([worker.stop(), ticker.stop()]);
+      await changes.stop();
     await ds.destroy();
     logger.info('worker stopped');
     process.exit(0);

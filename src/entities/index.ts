@@ -4,9 +4,10 @@ import { DatasetMemberEntity } from './dataset-member.entity';
 import { DatasetMetricEntity } from './dataset-metric.entity';
 import { DatasetEntity } from './dataset.entity';
 import { EventEntity } from './event.entity';
+import { ExportRemovalEntity } from './export-removal.entity';
 import { ExportScheduleEntity, ScheduleTickEntity } from './export-schedule.entity';
 import { UserEntity } from './user.entity';
 
-export const ENTITIES = [UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity, ExportScheduleEntity, ScheduleTickEntity];
+export const ENTITIES = [UserEntity, AccessTokenEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, DataExportEntity, ExportRemovalEntity, ExportScheduleEntity, ScheduleTickEntity];
 
-export { AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, ExportScheduleEntity, ScheduleTickEntity, UserEntity };
+export { AccessTokenEntity, DataExportEntity, DatasetEntity, DatasetMemberEntity, DatasetMetricEntity, EventEntity, ExportRemovalEntity, ExportScheduleEntity, ScheduleTickEntity, UserEntity };
