@@ -17,12 +17,12 @@ export function toExportSchedule(e: ExportScheduleEntity): ExportSchedule {
 @Resolver(() => ExportSchedule)
 export class ScheduleResolver {
   @Mutation(() => ExportScheduleResponse, { description: 'a schedule of runs of one export definition (§14)' })
-  createExportSchedule(@Ctx() ctx: Context, @Arg('input', () => CreateExportScheduleInput) input: CreateExportScheduleInput): Promise<ExportScheduleResponse> {
+  createExportSchedule(@Ctx() ctx: Context, @Arg('input', () => CreateExportScheduleInput, { description: 'the schedule: name, export, cron, zone, incremental' }) input: CreateExportScheduleInput): Promise<ExportScheduleResponse> {
     return envelope(async () => ({ item: toExportSchedule(await ctx.services.schedules.create(ctx.user, input)) }), { item: null });
   }
 
   @Mutation(() => ExportScheduleMutation, { description: 'acts on one of your schedules' })
-  onExportSchedule(@Arg('id', () => String) id: string): ExportScheduleMutation {
+  onExportSchedule(@Arg('id', () => String, { description: 'the schedule id' }) id: string): ExportScheduleMutation {
     return { scheduleId: id };
   }
 

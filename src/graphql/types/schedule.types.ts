@@ -5,7 +5,7 @@ import { ResponseCode } from './enums';
 
 @ObjectType({ description: 'An export made again and again on a cron schedule; each run is an ordinary export' })
 export class ExportSchedule {
-  @Field()
+  @Field({ description: 'the schedule id' })
   id: string;
 
   @Field({ description: 'runs are named "<name> <ISO time of the tick>"' })
@@ -35,7 +35,7 @@ export class ExportSchedule {
   @Field(() => String, { nullable: true, description: 'why the last tick made no run (limits, rights); null after a run' })
   lastMessage: string | null;
 
-  @Field(() => LongScalar)
+  @Field(() => LongScalar, { description: 'when the schedule was made (epoch ms)' })
   createdOn: number;
 }
 
@@ -57,15 +57,15 @@ export class CreateExportScheduleInput {
   incremental?: boolean;
 }
 
-@ObjectType()
+@ObjectType({ description: 'The answer to a schedule mutation' })
 export class ExportScheduleResponse {
-  @Field(() => ResponseCode)
+  @Field(() => ResponseCode, { description: 'SUCCESS, or why not' })
   responseCode: ResponseCode;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'what went wrong, in words; or what was done' })
   message: string | null;
 
-  @Field(() => ExportSchedule, { nullable: true })
+  @Field(() => ExportSchedule, { nullable: true, description: 'the schedule as it is now; null on failure' })
   item: ExportSchedule | null;
 }
 
