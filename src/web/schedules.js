@@ -12,7 +12,8 @@ const SCHEDULE_FIELDS = `id name cron timeZone incremental paused nextRunOn last
 const $ = (id) => document.getElementById(id);
 const when = (ms) => (ms == null ? '—' : new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
 
-const state = { token: null, schedules: [], runsOf: new Map(), timer: null, refreshing: null, again: false };
+const state = { token: null, schedules: [], runsOf: new Map(), statusOf: new Map(), timer: null, refreshing: null, again: false };
+const TICK_TIME = /^ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 class GraphQLFailure extends Error {}
 
@@ -159,6 +160,13 @@ async function act(s, button, error, action) {
   }
 }
 
+/** A run of a listed schedule, known as such or named "<schedule name> <ISO time of its tick>". */
+function isRun(li) {
+  if (state.runsOf.get(li.dataset.id)?.schedule) return true;
+  const name = li.querySelector('.export-name')?.textContent ?? '';
+  return state.schedules.some((s) => name.startsWith(s.name) && TICK_TIME.test(name.slice(s.name.length)));
+}
+
 /** The schedule link and the re-run button on each export the page lists. */
 function decorateExports() {
   for (const li of document.querySelectorAll('#exports-list > li')) {
@@ -266,10 +274,18 @@ function init() {
     pending = setTimeout(refresh, 250);
   };
   new MutationObserver(soon).observe($('exports-section'), { attributes: true, attributeFilter: ['hidden'] });
-  new MutationObserver((records) => {
-    // New rows and state changes (a run appearing or finishing); our own decorations do not count.
-    if (records.some((r) => r.type === 'childList' ? r.target.id === 'exports-list' : r.attributeName === 'data-status')) soon();
-    else decorateExports();
+  new MutationObserver(() => {
+    // Only a row that is (or is named like) a run of one of these schedules asks the server again, and
+    // only when its state changes: exports' progress comes from the page's subscription, not from polling.
+    let ask = false;
+    for (const li of document.querySelectorAll('#exports-list > li')) {
+      const status = li.dataset.status;
+      if (state.statusOf.get(li.dataset.id) === status) continue;
+      state.statusOf.set(li.dataset.id, status);
+      if (isRun(li)) ask = true;
+    }
+    if (ask) soon();
+    decorateExports();
   }).observe($('exports-list'), { childList: true, subtree: true, attributes: true, attributeFilter: ['data-status'] });
   soon();
 }
