@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import { badRequest } from '../../errors';
-import { isValidTimeZone } from '../csv';
+import { isValidTimeZone } from '../formats/csv';
 
 /**
  * A schedule's cron expression in its IANA zone. Croner handles daylight saving the way cron users
