@@ -4,6 +4,7 @@ import { DatabaseStartError } from './db/data-source';
 import { ensureDemo } from './demo';
 import { ExportChanges } from './exports/changes';
 import { ExportWorker } from './exports/worker/lease-loop';
+import { ScheduleTicker } from './exports/schedules/ticker';
 import { logger } from './logger';
 import { markDraining } from './rest/health.route';
 import { startServer } from './server';
@@ -30,6 +31,8 @@ export async function serve(): Promise<void> {
   if (config.demo) await ensureDemo(services, port);
   worker?.start();
   outbox.start();
+  const ticker = ScheduleTicker.over(services.schedules);
+  ticker.start();
 
   // In-flight HTTP requests (downloads above all): a graceful stop waits for them.
   let inFlight = 0;
@@ -51,7 +54,7 @@ export async function serve(): Promise<void> {
     server.httpServer.close();
     const grace = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_GRACE_MS).unref());
     const requestsDone = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve));
-    await Promise.all([worker?.stop(), outbox.stop(), Promise.race([requestsDone, grace])]);
+    await Promise.all([worker?.stop(), outbox.stop(), ticker.stop(), Promise.race([requestsDone, grace])]);
     if (inFlight > 0) logger.warn({ inFlight }, `requests still running after ${DRAIN_GRACE_MS / 1000} s; closing them`);
     await server.close();
     await changes.stop();

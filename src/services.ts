@@ -11,6 +11,8 @@ import { ExportWatch } from './exports/export-watch';
 import { ExportService } from './exports/export.service';
 import { registerSqliteFunctions } from './exports/filter';
 import { ExportQueue } from './exports/queue';
+import { ScheduleService } from './exports/schedules/schedule.service';
+import { scheduleClock } from './clock';
 import { Services } from './graphql/context';
 
 /** Opens the store (running migrations) and wires the services: the same for server, worker and CLI. */
@@ -28,13 +30,15 @@ export function wireServices(ds: DataSource, config: Config): Services {
   const exportEvents = new ExportEvents();
   const downloadLinks = new DownloadLinkService(ds, config.downloadLinkTtlMs);
   const delivery = new Delivery(ds, config, downloadLinks);
+  const exports = new ExportService(ds, config, datasets, exportEvents, delivery);
   return {
     ds,
     config,
     users,
     datasets,
     events: new EventService(ds, datasets),
-    exports: new ExportService(ds, config, datasets, exportEvents, delivery),
+    exports,
+    schedules: new ScheduleService(ds, exports, scheduleClock().now),
     exportEvents,
     exportWatch: new ExportWatch(ds, exportEvents),
     queue: new ExportQueue(ds, delivery),

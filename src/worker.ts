@@ -5,6 +5,7 @@ import { DownloadLinkService } from './exports/download-link.service';
 import { ExportEvents } from './exports/export-events';
 import { ExportWorker } from './exports/worker/lease-loop';
 import { ExportChanges } from './exports/changes';
+import { ScheduleTicker } from './exports/schedules/ticker';
 import { logger } from './logger';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
@@ -23,6 +24,8 @@ export async function runWorker(): Promise<void> {
   // Workers send the outbox too: an export's webhooks and e-mail leave from the process that ended it.
   events.onChanged(() => delivery.outbox.wake());
   delivery.outbox.start();
+  const ticker = ScheduleTicker.forStore(ds, config, events, delivery);
+  ticker.start();
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -33,7 +36,7 @@ export async function runWorker(): Promise<void> {
       logger.error(`worker did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway (its exports are taken over when their leases run out)`);
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
-    await Promise.all([worker.stop(), delivery.outbox.stop()]);
+    await Promise.all([worker.stop(), delivery.outbox.stop(), ticker.stop()]);
     await changes.stop();
     await ds.destroy();
     logger.info('worker stopped');

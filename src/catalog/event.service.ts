@@ -1,8 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DataSource, EntityManager } from 'typeorm';
-import { nowMicros } from '../clock';
 import { badRequest } from '../errors';
 import { EVENT_COLUMNS, EventRow, REPLACED_COLUMNS, ROW } from '../events/event-schema';
+import { OpenWrites } from '../exports/schedules/open-writes';
 import { DatasetService } from './dataset.service';
 import { HourlyCounts } from './event-counts';
 import { InputPrecision } from './events';
@@ -29,12 +29,14 @@ export class EventService {
   private readonly thread = new IngestThread();
   private readonly sqliteWrites = new Mutex();
   private readonly sqlite: boolean;
+  private readonly openWrites: OpenWrites;
 
   constructor(
     private readonly ds: DataSource,
     private readonly datasets: DatasetService,
   ) {
     this.sqlite = ds.options.type === 'better-sqlite3';
+    this.openWrites = new OpenWrites(ds);
   }
 
   /**
@@ -43,17 +45,27 @@ export class EventService {
    * by the events that are new.
    */
   async ingest(datasetId: number, body: Buffer, precision: InputPrecision): Promise<number> {
-    const received = nowMicros();
-    let rows: EventRow[];
+    // Registered before tsReceived is stamped, so incremental schedule cutoffs stay behind this write until it commits.
+    const write = await this.openWrites.begin();
     try {
-      rows = body.length <= INLINE_BYTES ? prepareIngest(body, datasetId, precision, received) : await this.thread.prepare(body, datasetId, precision, received);
-    } catch (err) {
-      if (err instanceof IngestError) throw badRequest(err.message);
-      throw err;
+      const received = write.received;
+      let rows: EventRow[];
+      try {
+        rows = body.length <= INLINE_BYTES ? prepareIngest(body, datasetId, precision, received) : await this.thread.prepare(body, datasetId, precision, received);
+      } catch (err) {
+        if (err instanceof IngestError) throw badRequest(err.message);
+        throw err;
+      }
+      const commit = async (m: EntityManager) => {
+        await writeRows(m, datasetId, rows, this.sqlite);
+        await write.confirm(m);
+      };
+      if (this.sqlite) await this.sqliteWrites.run(() => this.ds.transaction(commit));
+      else await withDeadlockRetry(() => this.ds.transaction(commit));
+      return rows.length;
+    } finally {
+      await write.end();
     }
-    if (this.sqlite) await this.sqliteWrites.run(() => this.ds.transaction((m) => writeRows(m, datasetId, rows, true)));
-    else await withDeadlockRetry(() => this.ds.transaction((m) => writeRows(m, datasetId, rows, false)));
-    return rows.length;
   }
 
   close(): Promise<void> {

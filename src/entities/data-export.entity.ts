@@ -91,6 +91,10 @@ export class DataExportEntity {
   @Column({ name: 'lease_expires', type: 'bigint', nullable: true, transformer: bigintNumber })
   leaseExpires: number | null;
 
+  /** The schedule this export is a run of (§14); null for an export asked for directly. */
+  @Column({ name: 'schedule_id', type: 'varchar', length: 36, nullable: true })
+  scheduleId: string | null;
+
   /** Epoch ms of the last change; subscribers in other processes poll on it when Redis is not set. */
   @Column({ name: 'updated_on', type: 'bigint', transformer: bigintNumber })
   updatedOn: number;

@@ -200,7 +200,9 @@ export class ExportEstimator {
 
   async count(params: ExportParams): Promise<{ records: number; exact: boolean }> {
     const unfiltered = await this.countUnfiltered(params);
-    if (isEmptyFilter(params.filter) || unfiltered.records === 0) return unfiltered;
+    // An incremental run's window (by tsReceived) is not in the hourly counts: it is counted like a filter.
+    const windowed = params.receivedAfter != null;
+    if ((isEmptyFilter(params.filter) && !windowed) || unfiltered.records === 0) return unfiltered;
     const regex = regexPatternsOf(params.filter).length > 0;
     const perRow = Math.max(1, filterSize(params.filter).operators);
     try {

@@ -66,6 +66,8 @@ export function exportWhere(params: ExportParams, dialect: Dialect, range = { fr
   if (params.receivedUntil !== undefined) parts.push({ sql: 'ts_received <= ?', params: [params.receivedUntil] });
   const metrics = metricCondition(params);
   if (metrics) parts.push(metrics);
+  if (params.receivedAfter != null) parts.push({ sql: 'ts_received > ?', params: [params.receivedAfter] });
+  if (params.receivedUpTo != null) parts.push({ sql: 'ts_received <= ?', params: [params.receivedUpTo] });
   if (withFilter) {
     const filter = compileFilter(params.filter, dialect);
     if (filter.sql !== '1=1') parts.push({ sql: `(${filter.sql})`, params: filter.params });

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DataSource, In, LessThan } from 'typeorm';
+import { DataSource, EntityManager, In, LessThan } from 'typeorm';
 import { DatasetService } from '../catalog/dataset.service';
 import { Config } from '../config';
 import { dialectOf } from '../db/data-source';
@@ -153,32 +153,61 @@ export class ExportService {
   /** Queues an export; answers at once, the work happens in a worker. */
   async create(user: UserEntity, req: ExportRequest): Promise<DataExportEntity> {
     const params = await this.validate(user, req);
+    const created = await this.inCreateTransaction((m) => this.insertQueued(m, user, params, req.name ?? null));
+    this.announce(created, params);
+    return created;
+  }
+
+  /** A transaction that may insert exports: serialised within the process, as SQLite has no row locks. */
+  inCreateTransaction<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
+    return this.createLock.run(() => inTransaction(this.ds, fn));
+  }
+
+  /** Inserts a queued export in the caller's transaction, if the user's maxDataExports allows one more. */
+  async insertQueued(m: EntityManager, user: UserEntity, params: ExportParams, name: string | null, scheduleId: string | null = null): Promise<DataExportEntity> {
     const limits = this.limitsOf(user);
-    const created = await this.createLock.run(() =>
-      inTransaction(this.ds, async (m) => {
-        // The user row lock makes count-then-insert atomic across servers on MySQL.
-        if (m.connection.options.type !== 'better-sqlite3') await m.query('SELECT id FROM `user` WHERE id = ? FOR UPDATE', [user.id]);
-        const active = await m.getRepository(DataExportEntity).countBy({ userId: user.id, status: In(ACTIVE) });
-        if (active >= limits.maxDataExports) {
-          throw new SluiceError(ErrorCode.LIMIT_REACHED, `you already have ${active} exports queued or generating; the limit is ${limits.maxDataExports} (maxDataExports). Wait for one to finish or cancel one.`);
-        }
-        const now = Date.now();
-        // The snapshot: events received after this request are not in the export (ingest stamps ms * 1000).
-        params.receivedUntil = now * 1000;
-        const row = Object.assign(new DataExportEntity(), {
-          id: crypto.randomUUID(), userId: user.id, name: req.name ?? null, params: JSON.stringify(params), status: ExportStatus.QUEUING,
-          recordsEstimate: 0, recordsProcessed: 0, requestedOn: now, startedOn: null, completedOn: null, expiresOn: null, message: null,
-          sizeBytes: 0, compressedSize: null, compressedSha256: null, sha256: null, truncated: false, fileName: null, attempt: 0, leaseOwner: null, leaseExpires: null,
-          updatedOn: now,
-        });
-        await m.getRepository(DataExportEntity).insert(row);
-        await this.hooks.queued(m, row.id);
-        return row;
-      }),
-    );
-    this.events.changed(created.id, user.id);
+    // The user row lock makes count-then-insert atomic across servers on MySQL.
+    if (m.connection.options.type !== 'better-sqlite3') await m.query('SELECT id FROM `user` WHERE id = ? FOR UPDATE', [user.id]);
+    const active = await m.getRepository(DataExportEntity).countBy({ userId: user.id, status: In(ACTIVE) });
+    if (active >= limits.maxDataExports) {
+      throw new SluiceError(ErrorCode.LIMIT_REACHED, `you already have ${active} exports queued or generating; the limit is ${limits.maxDataExports} (maxDataExports). Wait for one to finish or cancel one.`);
+    }
+    const now = Date.now();
+    // The snapshot: events received after this request are not in the export (ingest stamps ms * 1000).
+    params.receivedUntil = now * 1000;
+    const row = Object.assign(new DataExportEntity(), {
+      id: crypto.randomUUID(), userId: user.id, name, params: JSON.stringify(params), status: ExportStatus.QUEUING,
+      recordsEstimate: 0, recordsProcessed: 0, requestedOn: now, startedOn: null, completedOn: null, expiresOn: null, message: null,
+      sizeBytes: 0, compressedSize: null, compressedSha256: null, sha256: null, truncated: false, fileName: null, attempt: 0, leaseOwner: null, leaseExpires: null,
+      scheduleId, updatedOn: now,
+    });
+    await m.getRepository(DataExportEntity).insert(row);
+    await this.hooks.queued(m, row.id);
+    return row;
+  }
+
+  /** Once the insert is committed: tell subscribers and workers, and count the estimate. */
+  announce(row: DataExportEntity, params: ExportParams): void {
+    this.events.changed(row.id, row.userId);
     this.events.queued();
-    void this.fillEstimate(created, params);
+    void this.fillEstimate(row, params);
+  }
+
+  /**
+   * A new export with the same definition as a finished one, checked again (rights, limits) as if asked
+   * for now. A schedule's run keeps its tsReceived window, so it holds that run's events again.
+   */
+  async rerun(user: UserEntity, id: string): Promise<DataExportEntity> {
+    const row = await this.get(user, id);
+    if (!TERMINAL_STATUSES.includes(row.status)) {
+      throw badRequest(`export ${id} is ${row.status}; only a finished export (COMPLETED, FAILED or CANCELLED) can be re-run`);
+    }
+    const old = JSON.parse(row.params) as ExportParams;
+    // Every parameter has the name of its request field, except the datasets; so fields added later carry over too.
+    const req = { ...old, name: row.name, dataRange: { datasets: old.datasetIds.map(String), metrics: old.metrics } } as unknown as ExportRequest;
+    const params: ExportParams = { ...(await this.validate(user, req)), receivedAfter: old.receivedAfter ?? null, receivedUpTo: old.receivedUpTo ?? null };
+    const created = await this.inCreateTransaction((m) => this.insertQueued(m, user, params, row.name));
+    this.announce(created, params);
     return created;
   }
 

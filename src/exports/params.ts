@@ -35,4 +35,8 @@ export interface ExportParams {
   receivedUntil?: number;
   /** Set when the owner asked to be e-mailed at the end (§13). */
   notify?: { email: boolean };
+  /** A schedule's run (§14): only events with tsReceived (µs) after this (exclusive)... */
+  receivedAfter?: number | null;
+  /** ...and up to this (inclusive), the run's cutoff. */
+  receivedUpTo?: number | null;
 }

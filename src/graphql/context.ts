@@ -11,6 +11,7 @@ import { DownloadLinkService } from '../exports/download-link.service';
 import { ExportQueue } from '../exports/queue';
 import { ExportWatch } from '../exports/export-watch';
 import type { SocketSubscriptions } from './socket-limits';
+import { ScheduleService } from '../exports/schedules/schedule.service';
 
 /** Everything the server's request handlers need, built once at start. */
 export interface Services {
@@ -20,6 +21,7 @@ export interface Services {
   datasets: DatasetService;
   events: EventService;
   exports: ExportService;
+  schedules: ScheduleService;
   exportEvents: ExportEvents;
   exportWatch: ExportWatch;
   queue: ExportQueue;

@@ -32,6 +32,7 @@ export function toDataExport(e: DataExportEntity): DataExport {
     format: (params.format ?? 'CSV') as ExportFormat,
     packaging: (params.packaging ?? 'NONE') as ExportPackaging,
     userId: e.userId,
+    scheduleId: e.scheduleId ?? null,
     datasetIds: params.datasetIds,
     metrics: params.metrics,
     statusValue: {

@@ -5,11 +5,15 @@ import { AdminResolver } from './resolvers/admin.resolver';
 import { DatasetMutationResolver, DatasetResolver } from './resolvers/dataset.resolver';
 import { ExportHistoryResolver, UserWebhooksResolver, WebhookMutationResolver, WebhookResolver } from './resolvers/delivery.resolver';
 import { ExportMutationResolver, ExportResolver } from './resolvers/export.resolver';
+import {
+  ExportRerunResolver, ExportScheduleLinkResolver, ScheduleMutationResolver, ScheduleResolver, UserSchedulesResolver,
+} from './resolvers/schedule.resolver';
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { UserResolver } from './resolvers/user.resolver';
 
 export const RESOLVERS = [UserResolver, DatasetResolver, DatasetMutationResolver, ExportResolver, ExportMutationResolver, SubscriptionResolver,
-  ExportHistoryResolver, UserWebhooksResolver, WebhookResolver, WebhookMutationResolver, AdminResolver] as const;
+  ExportHistoryResolver, UserWebhooksResolver, WebhookResolver, WebhookMutationResolver, AdminResolver,
+  ScheduleResolver, ScheduleMutationResolver, UserSchedulesResolver, ExportScheduleLinkResolver, ExportRerunResolver] as const;
 
 /**
  * Every subscription here brings its own `subscribe` (fed by ExportEvents), so type-graphql's topic

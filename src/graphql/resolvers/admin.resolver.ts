@@ -11,9 +11,9 @@ export class AdminResolver {
   @Query(() => DataExportPage, { description: 'every user\'s exports, newest first (administrators only: FORBIDDEN for others)' })
   async adminExports(
     @Ctx() ctx: Context,
-    @Arg('cursor', () => String, { nullable: true }) cursor?: string | null,
-    @Arg('limit', () => Int, { nullable: true }) limit?: number | null,
-    @Arg('filter', () => DataExportFilter, { nullable: true }) filter?: DataExportFilter | null,
+    @Arg('cursor', () => String, { nullable: true, description: 'the cursor of the previous page; omit for the first' }) cursor?: string | null,
+    @Arg('limit', () => Int, { nullable: true, description: 'exports per page: default 25, at most 1000' }) limit?: number | null,
+    @Arg('filter', () => DataExportFilter, { nullable: true, description: 'status, name and requestedOn conditions' }) filter?: DataExportFilter | null,
     @Arg('userEmail', () => String, { nullable: true, description: 'only this user\'s exports' }) userEmail?: string | null,
   ): Promise<DataExportPage> {
     if (!ctx.user.admin) throw new SluiceError(ErrorCode.FORBIDDEN, 'adminExports is for administrators (users made with `sluice user create --admin`)');

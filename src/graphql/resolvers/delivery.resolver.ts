@@ -30,7 +30,7 @@ export class UserWebhooksResolver {
 @Resolver(() => Webhook)
 export class WebhookResolver {
   @Mutation(() => WebhookResponse, { description: 'a webhook for your exports\' events; the answer carries its signing secret, shown only this once' })
-  createWebhook(@Ctx() ctx: Context, @Arg('input', () => CreateWebhookInput) input: CreateWebhookInput): Promise<WebhookResponse> {
+  createWebhook(@Ctx() ctx: Context, @Arg('input', () => CreateWebhookInput, { description: 'its URL and events' }) input: CreateWebhookInput): Promise<WebhookResponse> {
     return envelope(async () => {
       const { webhook, secret } = await ctx.services.delivery.webhooks.create(ctx.user, input);
       return { item: toWebhook(webhook), secret };
@@ -38,7 +38,7 @@ export class WebhookResolver {
   }
 
   @Mutation(() => WebhookMutation, { description: 'actions on one of your webhooks' })
-  onWebhook(@Arg('id', () => String) id: string): WebhookMutation {
+  onWebhook(@Arg('id', () => String, { description: 'the webhook id' }) id: string): WebhookMutation {
     return { webhookId: id };
   }
 

@@ -79,7 +79,7 @@ export class WebhookDelivery {
 
 @ObjectType({ description: 'an endpoint that receives signed export events (Standard Webhooks)' })
 export class Webhook {
-  @Field()
+  @Field({ description: 'the webhook id' })
   id: string;
 
   @Field({ description: 'where the events are POSTed' })
@@ -103,13 +103,13 @@ export class CreateWebhookInput {
 
 @ObjectType({ description: 'the answer to a webhook mutation' })
 export class WebhookResponse {
-  @Field(() => ResponseCode)
+  @Field(() => ResponseCode, { description: 'SUCCESS, or what went wrong' })
   responseCode: ResponseCode;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'what went wrong, in words; null on SUCCESS' })
   message: string | null;
 
-  @Field(() => Webhook, { nullable: true })
+  @Field(() => Webhook, { nullable: true, description: 'the webhook; null unless SUCCESS' })
   item: Webhook | null;
 
   @Field(() => String, { nullable: true, description: 'the signing secret (whsec_...), shown once: on create' })

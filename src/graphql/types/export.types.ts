@@ -99,6 +99,7 @@ export class DataExport {
 
   /** Resolved fields (user, dataRange, status, result) read these. */
   userId: string;
+  scheduleId: string | null;
   datasetIds: number[];
   metrics: string[] | null;
   statusValue: DataExportStatus;
