@@ -206,22 +206,32 @@ export class ExportService {
   }
 
   /**
-   * Cancels if needed, then deletes the record and its file. Returns the export as it last was. A
-   * tombstone holding that last state is written in the same transaction, so subscribers in other
-   * processes hear of the removal through the database too (a deleted row leaves nothing to poll).
+   * Cancels if needed, then deletes the record and its file. Returns the export as it last was. One
+   * transaction deletes the row and writes a tombstone holding that last state (CANCELLED "removed by
+   * the user" if it was still running), so every subscriber, in any process, sees one change: the
+   * removal, never a cancel it could mistake for the end.
    */
   async remove(user: UserEntity, id: string): Promise<DataExportEntity> {
-    let row = await this.get(user, id);
-    if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, 'removed by the user');
-    const now = Date.now();
-    await this.ds.transaction(async (m) => {
-      await m.getRepository(ExportRemovalEntity).delete({ removedOn: LessThan(now - REMOVAL_KEPT_MS) });
-      await m.getRepository(ExportRemovalEntity).upsert({ exportId: id, userId: user.id, removedOn: now, lastState: JSON.stringify(row) }, ['exportId']);
-      await m.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    await this.get(user, id);
+    const last = await this.ds.transaction(async (m) => {
+      const repo = m.getRepository(DataExportEntity);
+      const mysql = m.connection.options.type !== 'better-sqlite3';
+      const row = await repo.findOne({ where: { id, userId: user.id }, ...(mysql ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
+      if (!row) throw notFound(`export ${id} not found`);
+      const now = Date.now();
+      const state: DataExportEntity = TERMINAL_STATUSES.includes(row.status)
+        ? row
+        : { ...row, status: ExportStatus.CANCELLED, message: 'removed by the user', leaseOwner: null, leaseExpires: null, completedOn: now, updatedOn: now };
+      const removals = m.getRepository(ExportRemovalEntity);
+      await removals.delete({ removedOn: LessThan(now - REMOVAL_KEPT_MS) });
+      await removals.upsert({ exportId: id, userId: user.id, removedOn: now, lastState: JSON.stringify(state) }, ['exportId']);
+      await repo.delete({ id, userId: user.id });
+      return state;
     });
-    if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
+    // A worker still running it finds its lease gone at the next heartbeat and drops its temporary file.
+    if (last.fileName) fs.rmSync(path.join(this.config.exportsDir, last.fileName), { force: true });
     this.events.changed(id, user.id);
-    return row;
+    return last;
   }
 
   async list(user: UserEntity, filter: ExportListFilter, offset: number, limit: number): Promise<{ items: DataExportEntity[]; total: number }> {
