@@ -13,7 +13,7 @@ import { SluiceError } from './errors';
 import { logger } from './logger';
 import { bearerToken, Context, Services } from './graphql/context';
 import { complexityPlugin, depthLimitRule } from './graphql/limits';
-import { SocketSubscriptions, tooManySubscriptions } from './graphql/socket-limits';
+import { SocketSubscriptions, socketCap } from './graphql/socket-limits';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
 import { healthRoute } from './rest/health.route';
@@ -101,7 +101,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
         ctx.extra.socket.once('close', () => subscriptions.closed());
         return true;
       },
-      onSubscribe: (ctx) => tooManySubscriptions(ctx),
+      ...socketCap,
       context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services, socket: ctx.extra.subscriptions }),
     },
     wss,
