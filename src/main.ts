@@ -1,5 +1,6 @@
 import { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from './config';
+import { DatabaseStartError } from './db/data-source';
 import { ensureDemo } from './demo';
 import { ExportChanges } from './exports/changes';
 import { ExportWorker } from './exports/worker/lease-loop';
@@ -61,7 +62,8 @@ export async function serve(): Promise<void> {
 
 if (require.main === module) {
   serve().catch((err) => {
-    process.stderr.write(`sluice: could not start: ${(err as Error).message}\n`);
+    if (err instanceof DatabaseStartError) process.stderr.write(`sluice: ${err.message}\n`);
+    else process.stderr.write(`sluice: could not start: ${(err as Error).message}\n`);
     process.exit(1);
   });
 }

@@ -1,7 +1,10 @@
-import { DataSource, In } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 import { DatasetEntity, DatasetMemberEntity, DatasetMetricEntity } from '../entities';
 import { PERMISSION_RANK, Permission } from '../entities/dataset-member.entity';
 import { badRequest, ErrorCode, SluiceError } from '../errors';
+
+/** Metrics per upsert statement. */
+const METRIC_BATCH = 300;
 
 export function parseDatasetId(id: string): number | undefined {
   return /^\d{1,9}$/.test(id.trim()) ? Number(id.trim()) : undefined;
@@ -17,6 +20,36 @@ export class DatasetService {
       const dataset = await m.getRepository(DatasetEntity).save(Object.assign(new DatasetEntity(), { name: name.trim(), description, createdOn: Date.now() }));
       await m.getRepository(DatasetMemberEntity).insert({ datasetId: dataset.id, userId: ownerId, permission: Permission.MANAGE });
       return dataset;
+    });
+  }
+
+  /**
+   * A manager changes a member's permission (adding them if new), under the rules that keep every
+   * dataset managed: MANAGE members are peers, so one manager cannot demote or remove another (the
+   * dataset's creator included); a manager may step down only while another MANAGE member remains.
+   */
+  async changeMember(datasetId: number, actorId: string, memberId: string, permission: Permission | null): Promise<'granted' | 'removed' | 'absent'> {
+    return this.ds.transaction(async (m) => {
+      const repo = m.getRepository(DatasetMemberEntity);
+      // On MySQL the manager rows are locked, so two managers stepping down at once cannot both succeed.
+      const lock = m.connection.options.type === 'better-sqlite3' ? {} : { lock: { mode: 'pessimistic_write' as const } };
+      const managers = await repo.find({ where: { datasetId, permission: Permission.MANAGE }, ...lock });
+      const current = await repo.findOneBy({ datasetId, userId: memberId });
+      if (current?.permission === Permission.MANAGE && permission !== Permission.MANAGE) {
+        if (memberId !== actorId) {
+          throw new SluiceError(ErrorCode.NOT_AUTHORIZED, `that member also has MANAGE on dataset ${datasetId}: a manager cannot demote or remove another manager; they can step down themselves`);
+        }
+        if (!managers.some((x) => x.userId !== actorId)) {
+          throw badRequest(`you are the only member with MANAGE on dataset ${datasetId}: give MANAGE to someone else before you step down, so the dataset keeps a manager`);
+        }
+      }
+      if (permission === null) {
+        if (!current) return 'absent';
+        await repo.delete({ datasetId, userId: memberId });
+        return 'removed';
+      }
+      await repo.upsert({ datasetId, userId: memberId, permission }, ['datasetId', 'userId']);
+      return 'granted';
     });
   }
 
@@ -67,13 +100,23 @@ export class DatasetService {
 
   /** Records that these metrics received events, keeping the newest timestamp (ms); safe under concurrent ingests. */
   async touchMetrics(datasetId: number, lastUpdates: Map<string, number>): Promise<void> {
-    const mysql = this.ds.options.type !== 'better-sqlite3';
+    await DatasetService.touchMetricsWith(this.ds.manager, datasetId, lastUpdates);
+  }
+
+  /** touchMetrics inside a caller's transaction: batched upserts (one per metric stalled SQLite for seconds). */
+  static async touchMetricsWith(m: EntityManager, datasetId: number, lastUpdates: Map<string, number>, between?: () => Promise<unknown>): Promise<void> {
+    const mysql = m.connection.options.type !== 'better-sqlite3';
     const upsert = mysql
       ? 'ON DUPLICATE KEY UPDATE last_update = GREATEST(last_update, VALUES(last_update))'
       : 'ON CONFLICT (dataset_id, metric) DO UPDATE SET last_update = MAX(last_update, excluded.last_update)';
-    for (const [metric, lastUpdate] of lastUpdates) {
-      await this.ds.query(`INSERT INTO dataset_metric (dataset_id, metric, last_update) VALUES (?, ?, ?) ${upsert}`, [datasetId, metric, lastUpdate]);
+    const entries = [...lastUpdates.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    for (let i = 0; i < entries.length; i += METRIC_BATCH) {
+      const batch = entries.slice(i, i + METRIC_BATCH);
+      await m.query(
+        `INSERT INTO dataset_metric (dataset_id, metric, last_update) VALUES ${batch.map(() => '(?, ?, ?)').join(', ')} ${upsert}`,
+        batch.flatMap(([metric, lastUpdate]) => [datasetId, metric, lastUpdate]),
+      );
+      await between?.();
     }
   }
-
 }

@@ -8,16 +8,22 @@
  *   location operator; only `_exists: false` selects it. `_not` is plain negation, so
  *   `{"_not": {"source": {"_eq": "a"}}}` also selects events without a source.
  * - `value` is typed by the metric's `::type` suffix: a number operand matches `::number` metrics, a string
- *   `::string`, a boolean `::boolean`. `value->a->b` walks object keys of `::json` values and compares only
- *   a JSON value of the operand's type there (`_exists` there means present and not JSON null).
+ *   `::string`, a boolean `::bool`. `value->a->b` walks object keys of `::json` values and compares only
+ *   a JSON value of the operand's type there (`_exists` there means present and not JSON null); `value->N`
+ *   is also element N of a `::number[]` value. A `metric` operand may name the type `boolean` for `bool`.
  * - Strings compare exactly (case and trailing spaces count) and order by code point.
  * - `timestamp` and `tsReceived` operands are epoch milliseconds (fractions allowed) against µs columns.
- * - `_regex` is JavaScript syntax with the `u` and `s` flags (`.` matches newlines too), run on SQLite
- *   through `sluice_regexp` (registerSqliteFunctions) and on MariaDB as PCRE2, rewritten where the two read
- *   the same text differently (see pcrePattern). Left to users: Unicode property names and lookbehinds that
- *   PCRE2 does not know (variable length).
+ * - `_regex` is JavaScript syntax with the `u` and `s` flags (`.` matches newlines too), limited to what RE2
+ *   runs (no look-around, no back-references), run on SQLite through `sluice_regexp` (RE2,
+ *   registerSqliteFunctions) and on MariaDB as PCRE2 behind a step limit, rewritten where the two read the
+ *   same text differently (see pcrePattern and regex.ts). Left to users: Unicode property names PCRE2 does
+ *   not know.
+ * - Size is bounded before anything is compiled (filter-limits.ts, SPEC §8).
  */
 import type { Database } from 'better-sqlite3';
+import { canonicalSelector } from '../events/event-schema';
+import { checkFilterSize, checkSqlParams } from './filter-limits';
+import { boundedRegex, limitedPcre, RegexError } from './regex';
 
 export type Dialect = 'sqlite' | 'mysql';
 
@@ -55,7 +61,7 @@ export interface PlainEvent {
 
 const EARTH_RADIUS_M = 6371008.8;
 const MAX_DEPTH = 32;
-const MAX_ITEMS = 1000; // bounds the SQL an _in list or a polygon can produce
+const MAX_ITEMS = 1000; // bounds the SQL a polygon can produce (lists: filter-limits.ts)
 const RAD = Math.PI / 180;
 const HALF_RAD = Math.PI / 360;
 
@@ -123,7 +129,7 @@ const COLUMNS = new Map<string, ColumnField>([
 const WHOLE_FIELDS = ['value', 'tags', 'location', 'producer'] as const;
 const KNOWN_FIELDS =
   'timestamp, dataset, metric, producer, source, value, tags, location, geohash, elevation, tsReceived, ' +
-  'producer->userId, producer->clientId, location->lat, location->lng, value->key->…';
+  'producer->userId, producer->clientId, location->lat, location->lng, value->key->…, value->N';
 
 const CMP: Record<string, CmpOp> = { _eq: '=', _neq: '<>', _gt: '>', _gte: '>=', _lt: '<', _lte: '<=' };
 const SCALAR_OPS = ['_eq', '_neq', '_gt', '_gte', '_lt', '_lte', '_in', '_exists'];
@@ -244,7 +250,6 @@ function parseField(name: string, ops: unknown, opts: FilterOptions): Node[] {
       }
       case '_in':
         if (!Array.isArray(v)) fail(`${where} expects an array, got ${show(v)}`);
-        if (v.length > MAX_ITEMS) fail(`${where} takes at most ${MAX_ITEMS} values, got ${v.length}`);
         nodes.push({ t: 'in', target, args: v.map((x, i) => operand(target, x, `${where} [${i}]`, opts)) });
         break;
       case '_startsWith':
@@ -258,9 +263,10 @@ function parseField(name: string, ops: unknown, opts: FilterOptions): Node[] {
         }
         if (typeof v !== 'string') fail(`${where} expects a pattern string, got ${show(v)}`);
         try {
-          jsRegex(v, false);
+          boundedRegex(v, false);
         } catch (e) {
-          fail(`${where}: invalid pattern: ${(e as Error).message}`);
+          if (e instanceof RegexError) fail(`${where}: ${e.message}`);
+          throw e;
         }
         pcrePattern(v, where); // refuses the few JS forms that MariaDB reads differently
         nodes.push({ t: 'regex', target, pattern: v, ci: flags === 'i' });
@@ -279,7 +285,6 @@ function parseField(name: string, ops: unknown, opts: FilterOptions): Node[] {
         break;
       case '_withAnyTag':
         if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) fail(`${where} expects an array of strings, got ${show(v)}`);
-        if (v.length > MAX_ITEMS) fail(`${where} takes at most ${MAX_ITEMS} tags, got ${v.length}`);
         nodes.push({ t: 'tags', tags: v });
         break;
       case '_locationInCircle':
@@ -302,7 +307,8 @@ function operand(target: Target, v: unknown, where: string, opts: FilterOptions)
       return { kind: 'number', v: f.ms ? msToMicros(v) : v };
     }
     if (typeof v !== 'string') fail(`${where} expects a string, got ${show(v)}`);
-    return { kind: 'string', v };
+    // `boolean` is another name for `bool` wherever a metric is named.
+    return { kind: 'string', v: f.column === 'metric' && v.endsWith('::boolean') ? (canonicalSelector(v) ?? v) : v };
   }
   if (typeof v === 'string') return { kind: 'string', v };
   if (isNumber(v)) return { kind: 'number', v };
@@ -360,18 +366,8 @@ function parsePolygon(v: unknown, where: string): Node {
 // ---------------------------------------------------------------------------------------------------------
 // Regular expressions
 
-const regexCache = new Map<string, RegExp>();
-
-function jsRegex(pattern: string, ci: boolean): RegExp {
-  const key = `${ci ? 'i' : '-'}${pattern}`;
-  let re = regexCache.get(key);
-  if (!re) {
-    re = new RegExp(pattern, ci ? 'sui' : 'su');
-    if (regexCache.size > 500) regexCache.clear();
-    regexCache.set(key, re);
-  }
-  return re;
-}
+/** Every JavaScript-side match goes through RE2 (regex.ts): linear time whatever the pattern. */
+const jsRegex = boundedRegex;
 
 // MariaDB runs PCRE2 with Unicode classes (UCP), JavaScript's `u` mode keeps \d \w \b to ASCII and has its
 // own \s: spelling these classes out makes MariaDB match exactly what JavaScript matches.
@@ -457,9 +453,19 @@ function join(frags: Frag[], separator: string): Frag {
 }
 
 /** A JSON value to look into. json_valid as well: one malformed row must not make the whole query fail. */
-function isJson(d: Dialect): Frag {
-  return sql`${metricIs(d, 'json')} AND ${raw(d === 'sqlite' ? 'json_valid(value_text)' : 'JSON_VALID(value_text)')}`;
+function isJson(d: Dialect, keys: string[]): Frag {
+  const valid = raw(d === 'sqlite' ? 'json_valid(value_text)' : 'JSON_VALID(value_text)');
+  if (arrayIndex(keys) === null) return sql`${metricIs(d, 'json')} AND ${valid}`;
+  return sql`(${metricIs(d, 'json')} OR ${metricIs(d, 'number[]')}) AND ${valid}`;
 }
+
+/** `value->N`: N is also an element of a `number[]` value. */
+function arrayIndex(keys: string[]): number | null {
+  return keys.length === 1 && /^\d{1,3}$/.test(keys[0]) ? Number(keys[0]) : null;
+}
+
+/** Metric type a value operand of this kind compares with. */
+const TYPE_OF_KIND: Record<Kind, string> = { number: 'number', string: 'string', boolean: 'bool' };
 
 function metricIs(d: Dialect, type: string): Frag {
   const suffix = `::${type}`; // a constant of ours, not user input
@@ -476,10 +482,10 @@ function view(target: Target, kind: Kind, d: Dialect): View {
   if (target.t === 'column') return { expr: raw(target.f.column), wrap: (p) => p };
   if (target.t === 'value') {
     const expr = raw(kind === 'string' ? 'value_text' : 'value_num');
-    return { expr, wrap: (p) => sql`(${metricIs(d, kind)} AND ${p})` };
+    return { expr, wrap: (p) => sql`(${metricIs(d, TYPE_OF_KIND[kind])} AND ${p})` };
   }
   if (target.t !== 'json') throw new Error(`no scalar view of ${target.t}`); // parse never builds this
-  const path = jsonPath(target.keys);
+  const path = jsonPath(target.keys, d);
   let typeOk: Frag;
   let expr: Frag;
   if (d === 'sqlite') {
@@ -498,11 +504,15 @@ function view(target: Target, kind: Kind, d: Dialect): View {
   }
   // CASE, not AND: only CASE promises the JSON functions never see a non-JSON value_text (SQLite and
   // MySQL 8 raise errors on those), whatever order the planner picks.
-  return { expr, wrap: (p) => sql`CASE WHEN ${isJson(d)} THEN (${typeOk} AND ${p}) ELSE 0 END` };
+  return { expr, wrap: (p) => sql`CASE WHEN ${isJson(d, target.keys)} THEN (${typeOk} AND ${p}) ELSE 0 END` };
 }
 
-function jsonPath(keys: string[]): string {
-  return '$' + keys.map((k) => `."${k}"`).join('');
+/** The JSON path of the keys; for `value->N` it depends on the row's type (array element or object key). */
+function jsonPath(keys: string[], d: Dialect): Frag {
+  const objectPath = '$' + keys.map((k) => `."${k}"`).join('');
+  const index = arrayIndex(keys);
+  if (index === null) return sql`${objectPath}`;
+  return sql`(CASE WHEN ${metricIs(d, 'number[]')} THEN ${`$[${index}]`} ELSE ${objectPath} END)`;
 }
 
 /** MySQL's utf8mb4_bin pads with spaces ('a' = 'a '); comparing bytes keeps strings exact and code-point ordered. */
@@ -515,8 +525,7 @@ function toSql(n: Node, d: Dialect): Frag {
     case 'and':
     case 'or': {
       if (n.items.length === 0) return n.t === 'and' ? TRUE : FALSE;
-      const parts = n.items.map((item) => sql`(${toSql(item, d)})`);
-      return join(parts, n.t === 'and' ? ' AND ' : ' OR ');
+      return balanced(n.items.map((item) => sql`(${toSql(item, d)})`), n.t === 'and' ? ' AND ' : ' OR ');
     }
     case 'not':
       // NULL -> false first, so that NOT of "missing" is true, as in the evaluator.
@@ -548,7 +557,7 @@ function toSql(n: Node, d: Dialect): Frag {
       const v = view(n.target, 'string', d);
       if (d === 'sqlite') return v.wrap(sql`sluice_regexp(${v.expr}, ${n.pattern}, ${n.ci ? 'i' : ''})`);
       // Flags spelled out: the column's binary collation would otherwise decide case, and `.` newlines.
-      return v.wrap(sql`${v.expr} REGEXP ${(n.ci ? '(?si)' : '(?s-i)') + pcrePattern(n.pattern, '_regex')}`);
+      return v.wrap(sql`${v.expr} REGEXP ${limitedPcre(n.ci ? '(?si)' : '(?s-i)', pcrePattern(n.pattern, '_regex'))}`);
     }
     case 'exists':
       return existsSql(n.target, n.want, d);
@@ -571,6 +580,16 @@ function toSql(n: Node, d: Dialect): Frag {
   }
 }
 
+/**
+ * `a OR b OR c …` as a balanced tree of parentheses: SQLite refuses expressions nested more than 1 000
+ * deep, and a flat list of n terms is n deep to its parser; balanced, it is log2(n).
+ */
+function balanced(parts: Frag[], separator: string): Frag {
+  if (parts.length <= 2) return join(parts, separator);
+  const half = Math.ceil(parts.length / 2);
+  return sql`(${balanced(parts.slice(0, half), separator)})${raw(separator)}(${balanced(parts.slice(half), separator)})`;
+}
+
 function existsSql(target: Target, want: boolean, d: Dialect): Frag {
   let present: Frag;
   switch (target.t) {
@@ -587,9 +606,9 @@ function existsSql(target: Target, want: boolean, d: Dialect): Frag {
       present = raw('producer_user_id IS NOT NULL OR producer_client_id IS NOT NULL');
       break;
     case 'json': {
-      const path = jsonPath(target.keys);
+      const path = jsonPath(target.keys, d);
       const notNull = d === 'sqlite' ? sql`json_type(value_text, ${path}) <> 'null'` : sql`JSON_TYPE(JSON_EXTRACT(value_text, ${path})) <> 'NULL'`;
-      present = sql`CASE WHEN ${isJson(d)} THEN ${notNull} ELSE 0 END`;
+      present = sql`CASE WHEN ${isJson(d, target.keys)} THEN ${notNull} ELSE 0 END`;
       break;
     }
   }
@@ -598,7 +617,9 @@ function existsSql(target: Target, want: boolean, d: Dialect): Frag {
 
 export function compileFilter(filter: unknown, dialect: Dialect, opts: FilterOptions = {}): CompiledFilter {
   if (filter === null || filter === undefined) return { sql: TRUE.sql, params: [] };
+  checkFilterSize(filter, fail);
   const { sql: text, params } = toSql(parse(filter, opts, 'the filter', 0), dialect);
+  checkSqlParams(params.length, fail);
   return { sql: text, params };
 }
 
@@ -624,6 +645,7 @@ export function registerSqliteFunctions(db: Database): void {
 /** Parses once; the returned predicate can be run over many events. */
 export function filterPredicate(filter: unknown, opts: FilterOptions = {}): (event: PlainEvent) => boolean {
   if (filter === null || filter === undefined) return () => true;
+  checkFilterSize(filter, fail);
   const tree = parse(filter, opts, 'the filter', 0);
   return (event) => holds(tree, event);
 }
@@ -636,12 +658,18 @@ export function evaluateFilter(filter: unknown, event: PlainEvent, opts: FilterO
 function read(target: Target, kind: Kind, e: PlainEvent): number | string | undefined {
   let v: unknown;
   if (target.t === 'column') v = target.f.get(e);
-  else if (target.t === 'value') v = e.metric.endsWith(`::${kind}`) ? e.value : undefined;
-  else if (target.t === 'json') v = e.metric.endsWith('::json') ? walk(e.value, target.keys) : undefined;
+  else if (target.t === 'value') v = e.metric.endsWith(`::${TYPE_OF_KIND[kind]}`) ? e.value : undefined;
+  else if (target.t === 'json') v = jsonAt(e, target.keys);
   if (typeof v === 'boolean') return kind === 'boolean' ? (v ? 1 : 0) : undefined;
   if (typeof v === 'number') return kind === 'number' ? v : undefined;
   if (typeof v === 'string') return kind === 'string' ? v : undefined;
   return undefined;
+}
+
+function jsonAt(e: PlainEvent, keys: string[]): unknown {
+  if (e.metric.endsWith('::json')) return walk(e.value, keys);
+  const index = arrayIndex(keys);
+  return index !== null && e.metric.endsWith('::number[]') && Array.isArray(e.value) ? e.value[index] : undefined;
 }
 
 function walk(value: unknown, keys: string[]): unknown {
@@ -666,7 +694,7 @@ function present(target: Target, e: PlainEvent): boolean {
     case 'value':
       return e.value != null;
     case 'json':
-      return e.metric.endsWith('::json') && walk(e.value, target.keys) != null;
+      return jsonAt(e, target.keys) != null;
     case 'tags':
       return e.tags != null;
     case 'location':

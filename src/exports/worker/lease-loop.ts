@@ -5,9 +5,12 @@ import path from 'node:path';
 import { DataSource } from 'typeorm';
 import { DatasetService } from '../../catalog/dataset.service';
 import { Config } from '../../config';
+import { dialectOf } from '../../db/connection';
 import { ExportStatus } from '../../entities/data-export.entity';
 import { logger } from '../../logger';
+import { ExportEstimator } from '../estimate';
 import { ExportEvents } from '../export-events';
+import { recordCap } from '../export-query';
 import { tmpFileName, tmpFilePrefix } from '../files';
 import { ExportParams } from '../params';
 import { Claim, ExportQueue, MAX_FAULTS } from '../queue';
@@ -31,6 +34,7 @@ export class ExportWorker {
   readonly owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
   private readonly queue: ExportQueue;
   private readonly datasets: DatasetService;
+  private readonly estimator: ExportEstimator;
   private readonly running = new Map<string, ExportJob>();
   private timers: NodeJS.Timeout[] = [];
   private takeoverTimer?: NodeJS.Timeout;
@@ -45,7 +49,14 @@ export class ExportWorker {
   ) {
     this.queue = new ExportQueue(ds);
     this.datasets = new DatasetService(ds);
+    this.estimator = new ExportEstimator(ds, dialectOf(config.databaseUrl));
   }
+
+  /** The record estimate of a stored export's parameters, for a claim that finds none yet. */
+  private readonly estimate = async (stored: string): Promise<number> => {
+    const params = JSON.parse(stored) as ExportParams;
+    return Math.min((await this.estimator.count(params)).records, recordCap(params).cap);
+  };
 
   start(): void {
     fs.mkdirSync(this.config.exportsDir, { recursive: true });
@@ -93,7 +104,7 @@ export class ExportWorker {
         const claim = await this.queue.claim(this.owner, this.config.exportLeaseMs, (id, userId) => {
           logger.warn({ export: id }, `export failed: its worker stopped answering on its last allowed fault (${MAX_FAULTS})`);
           this.events.changed(id, userId);
-        });
+        }, this.estimate);
         if (!claim) {
           await this.watchLeases();
           break;
@@ -202,8 +213,9 @@ export class ExportWorker {
   /** A temporary file from an earlier attempt belongs to a worker that died or was overtaken. */
   private removeStaleTemps(claim: Claim): void {
     const prefix = tmpFilePrefix(claim.id);
+    const current = tmpFileName(claim.id, claim.attempt, JSON.parse(claim.params) as ExportParams);
     for (const name of fs.readdirSync(this.config.exportsDir)) {
-      if (name.startsWith(prefix) && name !== tmpFileName(claim.id, claim.attempt)) fs.rmSync(path.join(this.config.exportsDir, name), { force: true });
+      if (name.startsWith(prefix) && name !== current) fs.rmSync(path.join(this.config.exportsDir, name), { force: true });
     }
   }
 }
