@@ -14,7 +14,7 @@ import { logger } from './logger';
 import { bearerToken, Context, Services } from './graphql/context';
 import { boundSessionStatements } from './db/statement-bounds';
 import { checkSocketOperation, complexityPlugin, depthLimitRule, MAX_GRAPHQL_BYTES, parseOptions } from './graphql/limits';
-import { SocketSubscriptions, tooManySubscriptions } from './graphql/socket-limits';
+import { SocketSubscriptions, socketCap } from './graphql/socket-limits';
 import { graphqlBodyErrors, graphqlDocumentBounds, pathDecodeErrors, securityHeaders } from './rest/security';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
@@ -111,14 +111,20 @@ export async function startServer(services: Services): Promise<RunningServer> {
         ctx.extra.socket.once('close', () => subscriptions.closed());
         return true;
       },
-      // At most 100 per socket, then the HTTP path's limits (tokens, depth, cost) on every operation a socket sends.
-      onSubscribe: (ctx, _id, payload) => {
-        const tooMany = tooManySubscriptions(ctx);
+      // At most 100 per socket (counted in O(1), refused before parsing), then the HTTP path's limits
+      // (tokens, depth, cost) on every operation a socket sends.
+      onSubscribe: (ctx, id, payload) => {
+        const tooMany = socketCap.onSubscribe(ctx, id);
         if (tooMany) return tooMany;
         const checked = checkSocketOperation(schema, payload);
-        if ('errors' in checked) return checked.errors;
+        if ('errors' in checked) {
+          socketCap.onComplete(ctx, id);
+          return checked.errors;
+        }
         return { schema, document: checked.document, variableValues: payload.variables, operationName: payload.operationName };
       },
+      onComplete: socketCap.onComplete,
+      onError: socketCap.onError,
       context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services, socket: ctx.extra.subscriptions }),
     },
     wss,

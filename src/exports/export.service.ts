@@ -269,9 +269,10 @@ export class ExportService {
   }
 
   /**
-   * Cancels if needed, then deletes the record and its file. Returns the export as it last was. A
-   * tombstone holding that last state is written in the same transaction, so subscribers in other
-   * processes hear of the removal through the database too (a deleted row leaves nothing to poll).
+   * Cancels if needed, then deletes the record and its file. Returns the export as it last was. One
+   * transaction deletes the row and writes a tombstone holding that last state (CANCELLED "removed by
+   * the user" if it was still running), so every subscriber, in any process, sees one change: the
+   * removal, never a cancel it could mistake for the end.
    */
   async remove(user: UserEntity, id: string): Promise<DataExportEntity> {
     let row = await this.get(user, id);

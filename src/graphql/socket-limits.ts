@@ -1,20 +1,41 @@
 import { GraphQLError } from 'graphql';
 import { logger } from '../logger';
 
-/** A socket holds at most this many operations at once (SPEC §15): each subscription costs the server work. */
+/** A socket holds at most this many subscriptions at once (SPEC §15): each one costs the server work until it ends. */
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 100;
 
-/** graphql-ws onSubscribe hook: refuses the operation past the cap, with words (the socket stays open). */
-export function tooManySubscriptions(ctx: { subscriptions: Record<string, unknown> }): GraphQLError[] | undefined {
-  // graphql-ws has already registered this one.
-  if (Object.keys(ctx.subscriptions).length <= MAX_SUBSCRIPTIONS_PER_SOCKET) return undefined;
-  return [
-    new GraphQLError(
-      `this connection already holds ${MAX_SUBSCRIPTIONS_PER_SOCKET} subscriptions, the most one connection may hold: complete one first (myExportsUpdated follows all your exports at once)`,
-      { extensions: { code: 'BAD_REQUEST' } },
-    ),
-  ];
+/** Refusal of a subscription past the cap, with words (the socket and its other subscriptions stay open). */
+export function tooManySubscriptions(): GraphQLError {
+  return new GraphQLError(
+    `this connection already holds ${MAX_SUBSCRIPTIONS_PER_SOCKET} subscriptions, the most one connection may hold: complete one first (myExportsUpdated follows all your exports at once)`,
+    { extensions: { code: 'BAD_REQUEST' } },
+  );
 }
+
+/** The operations each socket holds, by graphql-ws id: counted in O(1), each one released once, whichever way it ends. */
+const held = new WeakMap<object, Set<string>>();
+
+/**
+ * graphql-ws hooks that cap the operations a socket holds: one past the cap is refused before it is even
+ * parsed, so a burst of thousands costs next to nothing (counting graphql-ws's own table would cost a
+ * pass over every pending id for each new one).
+ */
+export const socketCap = {
+  onSubscribe(ctx: { extra: object }, id: string): GraphQLError[] | undefined {
+    let ids = held.get(ctx.extra);
+    if (!ids) held.set(ctx.extra, (ids = new Set()));
+    if (ids.size >= MAX_SUBSCRIPTIONS_PER_SOCKET) return [tooManySubscriptions()];
+    ids.add(id);
+    return undefined;
+  },
+  onComplete(ctx: { extra: object }, id: string): void {
+    held.get(ctx.extra)?.delete(id);
+  },
+  onError(ctx: { extra: object }, id: string): undefined {
+    held.get(ctx.extra)?.delete(id);
+    return undefined;
+  },
+};
 
 /**
  * The subscriptions of one socket, counted from start to their real end (listeners gone). When the
@@ -25,8 +46,9 @@ export class SocketSubscriptions {
   private closedAt?: number;
   private atClose = 0;
 
-  /** Registers one; the returned function is called once it has ended. */
-  started(): () => void {
+  /** Registers one, or refuses it (null) when the socket holds the most it may; call the returned function once it has ended. */
+  tryStart(): (() => void) | null {
+    if (this.active >= MAX_SUBSCRIPTIONS_PER_SOCKET) return null;
     this.active++;
     let done = false;
     return () => {

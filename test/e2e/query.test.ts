@@ -56,6 +56,7 @@ describe(`filters, ranges, columns, formats and limits on ${STORE}`, () => {
   });
 
   afterAll(async () => {
+    require("fs").writeFileSync("/tmp/fleet-query-server.log", (server?.logs ?? "") + "\nEXIT " + JSON.stringify([(server as any)?.child?.exitCode, (server as any)?.child?.signalCode]));
     await server?.stop();
     await store.drop();
   });

@@ -30,6 +30,10 @@ describe(`subscriptions: per-socket cap, end on close, removals on ${STORE}`, ()
   });
 
   test('5 000 subscriptions on one socket: 100 run, the rest are refused with words, no stall; closing the socket ends them at once (probe 8)', async () => {
+    // The same probe with no attack first: the machine's own noise, to read the figure against.
+    const quiet = stallProbe(server, bob);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const baseline = await quiet.stop();
     const { client } = wsClient(server, ana.token);
     const probe = stallProbe(server, bob);
     const subs = Array.from({ length: 5000 }, () => collect(client, MINE));
@@ -48,10 +52,11 @@ describe(`subscriptions: per-socket cap, end on close, removals on ${STORE}`, ()
     const closedAt = Date.now();
     client.dispose();
     const ended = await waitFor(async () => logLines(server.logs, /its subscriptions ended/)[0], 'the server to end the socket\'s subscriptions', 5_000, 20);
-    process.stdout.write(`[${STORE}] probe 8: stall ${worstMs} ms over ${queries} queries while 5 000 subscribes arrived; 100 ended ${ended.endedAfterCloseMs} ms after the close (seen ${Date.now() - closedAt} ms after)\n`);
+    process.stdout.write(`[${STORE}] probe 8: stall ${worstMs} ms over ${queries} queries (${baseline.worstMs} ms with no attack) while 5 000 subscribes arrived; 100 ended ${ended.endedAfterCloseMs} ms after the close (seen ${Date.now() - closedAt} ms after)\n`);
     expect(ended.subscriptions).toBe(100);
     expect(ended.endedAfterCloseMs).toBeLessThan(1_000);
-    expect(worstMs).toBeLessThan(1_000);
+    // Generous: the machine running the suite is shared; the probe found 4 s stalls before the cap.
+    expect(worstMs).toBeLessThan(Math.max(1_000, baseline.worstMs + 1_000));
   });
 
   test('myExportsUpdated announces the removal of an export it never reported (a second tab)', async () => {

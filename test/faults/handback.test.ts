@@ -1,7 +1,9 @@
 import { TestServer, TestStore, TestWorker, waitFor, waitForExport } from '../e2e/harness';
 import { download, exportFiles, exportId, exportRow, HEAVY, MYSQL_ROOT, observed, Processes, sha256, sql, tmpFiles, waitUntilWriting } from './support';
 
-const EVENTS = 300_000;
+const EVENTS = 150_000;
+/** Seeding and a clean export, then many restarts: minutes on a shared machine. */
+const SLOW_MS = 420_000;
 
 /** Rolling restarts hand exports back; only faults count toward the 3 after which an export is FAILED. */
 describe('hand-backs are not faults (MariaDB)', () => {
@@ -42,7 +44,7 @@ describe('hand-backs are not faults (MariaDB)', () => {
     const worker = await procs.worker(store, { EXPORT_CONCURRENCY: '1' });
     cleanSha = (await waitForExport(server, token, await exportId(server, token, input))).result.sha256;
     await worker.stop();
-  });
+  }, SLOW_MS);
 
   afterAll(async () => {
     await procs.killAll();
@@ -73,7 +75,7 @@ describe('hand-backs are not faults (MariaDB)', () => {
     expect(exportFiles(store.exportsDir, id)).toEqual([`${id}.6.csv.gz`]);
     expect(tmpFiles(store.exportsDir)).toEqual([]);
     await worker.stop();
-  });
+  }, SLOW_MS);
 
   test('hand-backs and faults mixed (SIGTERM, KILL, SIGTERM, KILL, SIGTERM): two faults, it still COMPLETES; the third fault FAILS it', async () => {
     let worker: TestWorker = await procs.worker(store, { EXPORT_CONCURRENCY: '1' });
@@ -117,5 +119,5 @@ describe('hand-backs are not faults (MariaDB)', () => {
     expect(failed.status.message).toMatch(/^export failed after 3 faulty attempts: the database (killed the connection|connection was lost)/);
     expect(tmpFiles(store.exportsDir)).toEqual([]);
     await worker.stop();
-  });
+  }, SLOW_MS);
 });

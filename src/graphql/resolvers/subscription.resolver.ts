@@ -4,7 +4,16 @@ import { SluiceError } from '../../errors';
 import { endOnReturn, ExportChange } from '../../exports/export-watch';
 import { Context } from '../context';
 import { toExportChange } from '../mappers';
+import { tooManySubscriptions } from '../socket-limits';
 import { DataExport } from '../types/export.types';
+
+/** A place on the caller's socket (at most 100 subscriptions each), or a clear refusal. */
+function takeSlot(ctx: Context): () => void {
+  if (!ctx.socket) return () => undefined;
+  const release = ctx.socket.tryStart();
+  if (!release) throw tooManySubscriptions();
+  return release;
+}
 
 function asGraphQLError(err: unknown): unknown {
   return err instanceof SluiceError ? new GraphQLError(err.message, { extensions: { code: err.code } }) : err;
@@ -18,7 +27,7 @@ export class SubscriptionResolver {
       const ctx = context as Context;
       try {
         const first = await ctx.services.exports.get(ctx.user, String(args.id));
-        return endOnReturn((abort) => ctx.services.exportWatch.follow(ctx.user, first, abort), ctx.socket?.started());
+        return endOnReturn((abort) => ctx.services.exportWatch.follow(ctx.user, first, abort), takeSlot(ctx));
       } catch (err) {
         throw asGraphQLError(err);
       }
@@ -33,7 +42,7 @@ export class SubscriptionResolver {
     description: "every change to the caller's exports, and each removal (the export's last state, marked removed: true)",
     subscribe: ({ context }) => {
       const ctx = context as Context;
-      return endOnReturn((abort) => ctx.services.exportWatch.followMine(ctx.user, abort), ctx.socket?.started());
+      return endOnReturn((abort) => ctx.services.exportWatch.followMine(ctx.user, abort), takeSlot(ctx));
     },
   })
   myExportsUpdated(@Root() change: ExportChange, @Ctx() ctx: Context): DataExport {
