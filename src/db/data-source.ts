@@ -6,10 +6,11 @@ import { ENTITIES } from '../entities';
 import { dialectOf, mysqlConnectionOptions, sqliteFile } from './connection';
 import { Initial1763900000000 } from './migrations/1763900000000-initial';
 import { EventCounts1763900000001 } from './migrations/1763900000001-event-counts';
+import { EventSeriesIndex1764600000000 } from './migrations/1764600000000-event-series-index';
 
 export { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from './connection';
 
-export const MIGRATIONS = [Initial1763900000000, EventCounts1763900000001];
+export const MIGRATIONS = [Initial1763900000000, EventCounts1763900000001, EventSeriesIndex1764600000000];
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
   if (dialectOf(databaseUrl) === 'sqlite') {

@@ -8,6 +8,7 @@ import { bigintNumber } from './columns';
  */
 @Entity('event')
 @Index('idx_event_dataset_ts', ['datasetId', 'ts', 'id'])
+@Index('idx_event_series', ['datasetId', 'source', 'metric', 'ts', 'id'])
 export class EventEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: number;

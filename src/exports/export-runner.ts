@@ -131,7 +131,7 @@ export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => vo
     const writer = csvWriter(job.params);
     const query = buildExportQuery(job.params, writer.columns, dialectOf(job.databaseUrl));
     const cap = query.capApplies ? query.rowLimit - 1 : query.rowLimit;
-    if (!job.knownEstimate) report({ type: 'estimate', records: Math.min(await store.count(query.count, query.params), cap) });
+    if (!job.knownEstimate && query.count) report({ type: 'estimate', records: Math.min(await store.count(query.count, query.params), cap) });
 
     const hash = crypto.createHash('sha256');
     let size = 0;

@@ -15,7 +15,7 @@ import { ExportEvents } from './export-events';
 import { ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
-import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
+import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, SortOrder, TimestampFormatName } from './params';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
 export interface ExportRequest {
@@ -31,6 +31,8 @@ export interface ExportRequest {
   timestampFormat?: TimestampFormatName | null;
   timeZone?: string | null;
   excelSafe?: boolean | null;
+  latest?: boolean | null;
+  order?: SortOrder | null;
 }
 
 export interface UsageLimits {
@@ -101,6 +103,11 @@ export class ExportService {
     const timeZone = req.timeZone ?? 'UTC';
     if (!isValidTimeZone(timeZone)) throw badRequest(`timeZone "${timeZone}" is not an IANA time zone (e.g. "Europe/Paris")`);
     if (req.name != null && req.name.length > 255) throw badRequest('name has at most 255 characters');
+    const latest = req.latest ?? false;
+    const order = req.order ?? 'ASC';
+    if (latest && order !== 'ASC') {
+      throw badRequest(`order: ${order} does not apply with latest: true, whose rows come one per dataset, source and metric, in that order; leave order out`);
+    }
     const filter = req.filter ?? null;
     try {
       compileFilter(filter, dialectOf(this.config.databaseUrl));
@@ -122,6 +129,8 @@ export class ExportService {
       timeZone,
       excelSafe: req.excelSafe ?? false,
       maxRecords: this.limitsOf(user).maxDataExportRecords,
+      latest,
+      order,
     };
   }
 

@@ -5,6 +5,7 @@ export const DEFAULT_FIELDS: EventFieldName[] = ['timestamp', 'dataset', 'metric
 
 export type Precision = 'SECONDS' | 'MILLISECONDS' | 'MICROSECONDS';
 export type TimestampFormatName = 'EPOCH' | 'ISO8601';
+export type SortOrder = 'ASC' | 'DESC';
 
 /** A validated export request, stored as JSON on the export row; the runner needs nothing else. */
 export interface ExportParams {
@@ -24,4 +25,8 @@ export interface ExportParams {
   excelSafe: boolean;
   /** The user's maxDataExportRecords when the export was asked for. */
   maxRecords: number;
+  /** One row per series (dataset, source, metric): its newest event. Absent on exports asked for before it existed. */
+  latest?: boolean;
+  /** Timestamp order of an ordinary export; absent means ASC. */
+  order?: SortOrder;
 }

@@ -2,7 +2,7 @@ import { DatasetEntity, DatasetMetricEntity } from '../entities';
 import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
 import { ExportParams } from '../exports/params';
 import { Dataset } from './types/dataset.types';
-import { EventField, TimestampPrecision } from './types/enums';
+import { EventField, SortOrder, TimestampPrecision } from './types/enums';
 import { DataExport } from './types/export.types';
 
 export function toDataset(entity: DatasetEntity, metrics: DatasetMetricEntity[]): Dataset {
@@ -27,6 +27,8 @@ export function toDataExport(e: DataExportEntity): DataExport {
     to: params.to,
     limit: params.limit,
     requestedOn: e.requestedOn,
+    latest: params.latest ?? false,
+    order: (params.order ?? 'ASC') as SortOrder,
     userId: e.userId,
     datasetIds: params.datasetIds,
     metrics: params.metrics,

@@ -27,6 +27,11 @@ export enum TimestampFormat {
   ISO8601 = 'ISO8601',
 }
 
+export enum SortOrder {
+  ASC = 'ASC',
+  DESC = 'DESC',
+}
+
 export enum ResponseCode {
   SUCCESS = 'SUCCESS',
   BAD_REQUEST = 'BAD_REQUEST',
@@ -42,5 +47,10 @@ registerEnumType(EventField, { name: 'EventField' });
 registerEnumType(TimestampPrecision, { name: 'TimestampPrecision' });
 registerEnumType(TimestampFormat, { name: 'TimestampFormat' });
 registerEnumType(ResponseCode, { name: 'ResponseCode' });
+registerEnumType(SortOrder, {
+  name: 'SortOrder',
+  description: 'Timestamp order of an export\'s rows; events with the same timestamp keep a stable order, reversed by DESC',
+  valuesConfig: { ASC: { description: 'oldest first (the default)' }, DESC: { description: 'newest first' } },
+});
 
 export { ExportStatus, Permission };

@@ -1,7 +1,7 @@
 import { Field, InputType, Int, ObjectType } from 'type-graphql';
 import { JSONScalar, LongScalar } from '../scalars';
 import { Dataset } from './dataset.types';
-import { EventField, ExportStatus, ResponseCode, TimestampFormat, TimestampPrecision } from './enums';
+import { EventField, ExportStatus, ResponseCode, SortOrder, TimestampFormat, TimestampPrecision } from './enums';
 
 @ObjectType()
 export class DataRange {
@@ -83,6 +83,12 @@ export class DataExport {
   @Field(() => LongScalar)
   requestedOn: number;
 
+  @Field({ description: 'true: one row per dataset, source and metric, its newest event; rows ordered by dataset, source, metric (a missing source first)' })
+  latest: boolean;
+
+  @Field(() => SortOrder, { description: 'timestamp order of the rows (ASC oldest first, DESC newest first); latest exports are ordered by series instead' })
+  order: SortOrder;
+
   /** Resolved fields (user, dataRange, status, result) read these. */
   userId: string;
   datasetIds: number[];
@@ -149,6 +155,12 @@ export class CreateExportInput {
 
   @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'UTF-8 BOM, and cells starting = + - @ tab CR are neutralised' })
   excelSafe?: boolean;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'true: the last value of each sensor, i.e. one row per dataset, source and metric holding its newest event within the range, filter and snapshot; rows ordered by dataset, source, metric (a missing source first), and limit keeps the first ones' })
+  latest?: boolean;
+
+  @Field(() => SortOrder, { nullable: true, defaultValue: SortOrder.ASC, description: 'ASC: oldest first; DESC: newest first, and a limit keeps the newest rows. Not with latest: true' })
+  order?: SortOrder;
 }
 
 @InputType()
