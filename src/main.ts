@@ -1,8 +1,9 @@
 import { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from './config';
+import { DatabaseStartError } from './db/data-source';
 import { ensureDemo } from './demo';
-import { ExportWorker } from './exports/export-worker';
-import { ExportChangeBridge } from './graphql/pubsub';
+import { ExportChanges } from './exports/changes';
+import { ExportWorker } from './exports/worker/lease-loop';
 import { logger } from './logger';
 import { markDraining } from './rest/health.route';
 import { startServer } from './server';
@@ -19,9 +20,8 @@ export async function serve(): Promise<void> {
   const config = loadConfigOrExit();
   const services = await createServices(config);
   const worker = config.exportWorkers > 0 ? new ExportWorker(services.ds, config, services.exportEvents) : null;
-  const bridge = new ExportChangeBridge(services.ds, services.exportEvents, config.redisUrl);
-  await bridge.startPublishing();
-  await bridge.startReceiving();
+  const changes = new ExportChanges(services.ds, services.exportEvents, config.redisUrl);
+  changes.start({ receive: true });
   const server = await startServer(services);
   const port = (server.httpServer.address() as AddressInfo).port;
   logger.info({ port, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@'), worker: Boolean(worker) }, 'sluice listening');
@@ -51,7 +51,7 @@ export async function serve(): Promise<void> {
     await Promise.all([worker?.stop(), Promise.race([requestsDone, grace])]);
     if (inFlight > 0) logger.warn({ inFlight }, `requests still running after ${DRAIN_GRACE_MS / 1000} s; closing them`);
     await server.close();
-    await bridge.stop();
+    await changes.stop();
     await services.ds.destroy();
     logger.info('stopped');
     process.exit(0);
@@ -62,7 +62,8 @@ export async function serve(): Promise<void> {
 
 if (require.main === module) {
   serve().catch((err) => {
-    process.stderr.write(`sluice: could not start: ${(err as Error).message}\n`);
+    if (err instanceof DatabaseStartError) process.stderr.write(`sluice: ${err.message}\n`);
+    else process.stderr.write(`sluice: could not start: ${(err as Error).message}\n`);
     process.exit(1);
   });
 }

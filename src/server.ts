@@ -13,6 +13,7 @@ import { SluiceError } from './errors';
 import { logger } from './logger';
 import { bearerToken, Context, Services } from './graphql/context';
 import { complexityPlugin, depthLimitRule } from './graphql/limits';
+import { SocketSubscriptions, tooManySubscriptions } from './graphql/socket-limits';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
 import { healthRoute } from './rest/health.route';
@@ -82,7 +83,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
-  const wsServer = useServer<Record<string, unknown>, { user?: UserEntity }>(
+  const wsServer = useServer<Record<string, unknown>, { user?: UserEntity; subscriptions?: SocketSubscriptions }>(
     {
       schema,
       // The token travels in connection_init; a bad one closes the socket with 4401 and a reason.
@@ -95,9 +96,13 @@ export async function startServer(services: Services): Promise<RunningServer> {
           return false;
         }
         ctx.extra.user = user;
+        const subscriptions = new SocketSubscriptions();
+        ctx.extra.subscriptions = subscriptions;
+        ctx.extra.socket.once('close', () => subscriptions.closed());
         return true;
       },
-      context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services }),
+      onSubscribe: (ctx) => tooManySubscriptions(ctx),
+      context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services, socket: ctx.extra.subscriptions }),
     },
     wss,
   );

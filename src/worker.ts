@@ -1,8 +1,8 @@
 import { loadConfigOrExit } from './config';
 import { openDatabase } from './db/data-source';
 import { ExportEvents } from './exports/export-events';
-import { ExportWorker } from './exports/export-worker';
-import { ExportChangeBridge } from './graphql/pubsub';
+import { ExportWorker } from './exports/worker/lease-loop';
+import { ExportChanges } from './exports/changes';
 import { logger } from './logger';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
@@ -13,8 +13,8 @@ export async function runWorker(): Promise<void> {
   const config = loadConfigOrExit();
   const ds = await openDatabase(config.databaseUrl);
   const events = new ExportEvents();
-  const bridge = new ExportChangeBridge(ds, events, config.redisUrl);
-  await bridge.startPublishing();
+  const changes = new ExportChanges(ds, events, config.redisUrl);
+  changes.start({ receive: false });
   const worker = new ExportWorker(ds, config, events);
   worker.start();
   let stopping = false;
@@ -28,7 +28,7 @@ export async function runWorker(): Promise<void> {
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
     await worker.stop();
-    await bridge.stop();
+    await changes.stop();
     await ds.destroy();
     logger.info('worker stopped');
     process.exit(0);

@@ -1,20 +1,23 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DataSource, In } from 'typeorm';
+import { DataSource, In, LessThan } from 'typeorm';
 import { DatasetService } from '../catalog/dataset.service';
 import { Config } from '../config';
 import { dialectOf } from '../db/data-source';
 import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/data-export.entity';
 import { Permission } from '../entities/dataset-member.entity';
+import { ExportRemovalEntity } from '../entities/export-removal.entity';
 import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
 import { isValidTimeZone } from './csv';
+import { REMOVAL_KEPT_MS } from './changes';
 import { ExportEvents } from './export-events';
 import { ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
+import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, SortOrder, TimestampFormatName } from './params';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
@@ -41,7 +44,6 @@ export interface UsageLimits {
 }
 
 const ACTIVE = [ExportStatus.QUEUING, ExportStatus.GENERATING];
-const METRIC_SELECTOR = /^([^:\s][^:]*|\*)::(number|string|boolean|json)$/;
 
 /** Serialises the check-then-insert of the export limit within this process (SQLite has no row locks). */
 class Mutex {
@@ -89,10 +91,11 @@ export class ExportService {
       const dataset = await this.datasets.requireAccess(id, user.id, Permission.READ);
       if (!datasetIds.includes(dataset.id)) datasetIds.push(dataset.id);
     }
-    const metrics = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null);
-    for (const m of metrics) {
-      if (!METRIC_SELECTOR.test(m)) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type number, string, boolean or json`);
-    }
+    const metrics = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null).map((m) => {
+      const canonical = canonicalSelector(m);
+      if (!canonical) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type ${METRIC_TYPES_TEXT}`);
+      return canonical;
+    });
     if (req.from != null && req.to != null && req.from >= req.to) {
       throw badRequest(`from (${req.from}) must be before to (${req.to}): from is inclusive, to exclusive`);
     }
@@ -147,6 +150,8 @@ export class ExportService {
           throw new SluiceError(ErrorCode.LIMIT_REACHED, `you already have ${active} exports queued or generating; the limit is ${limits.maxDataExports} (maxDataExports). Wait for one to finish or cancel one.`);
         }
         const now = Date.now();
+        // The snapshot: events received after this request are not in the export (ingest stamps ms * 1000).
+        params.receivedUntil = now * 1000;
         const row = Object.assign(new DataExportEntity(), {
           id: crypto.randomUUID(), userId: user.id, name: req.name ?? null, params: JSON.stringify(params), status: ExportStatus.QUEUING,
           recordsEstimate: 0, recordsProcessed: 0, requestedOn: now, startedOn: null, completedOn: null, expiresOn: null, message: null,
@@ -212,11 +217,20 @@ export class ExportService {
     return after;
   }
 
-  /** Cancels if needed, then deletes the record and its file. Returns the export as it last was. */
+  /**
+   * Cancels if needed, then deletes the record and its file. Returns the export as it last was. A
+   * tombstone holding that last state is written in the same transaction, so subscribers in other
+   * processes hear of the removal through the database too (a deleted row leaves nothing to poll).
+   */
   async remove(user: UserEntity, id: string): Promise<DataExportEntity> {
     let row = await this.get(user, id);
     if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, 'removed by the user');
-    await this.ds.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    const now = Date.now();
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(ExportRemovalEntity).delete({ removedOn: LessThan(now - REMOVAL_KEPT_MS) });
+      await m.getRepository(ExportRemovalEntity).upsert({ exportId: id, userId: user.id, removedOn: now, lastState: JSON.stringify(row) }, ['exportId']);
+      await m.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    });
     if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
     this.events.changed(id, user.id);
     return row;

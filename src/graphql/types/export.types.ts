@@ -89,6 +89,12 @@ export class DataExport {
   @Field(() => SortOrder, { description: 'timestamp order of the rows (ASC oldest first, DESC newest first); latest exports are ordered by series instead' })
   order: SortOrder;
 
+  @Field({
+    description:
+      'true only in the subscription message that announces the export was removed (it no longer exists); that message carries the state the export last had',
+  })
+  removed: boolean;
+
   /** Resolved fields (user, dataRange, status, result) read these. */
   userId: string;
   datasetIds: number[];
