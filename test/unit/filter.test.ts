@@ -48,7 +48,7 @@ describe('compileFilter: SQL and parameters', () => {
 
   test('value is typed by the metric suffix', () => {
     expect(compileFilter({ value: { _gt: 5 } }, 'sqlite')).toEqual({ sql: "(substr(metric, -8) = '::number' AND value_num > ?)", params: [5] });
-    expect(compileFilter({ value: { _eq: true } }, 'mysql')).toEqual({ sql: "(RIGHT(metric, 9) = '::boolean' AND value_num = ?)", params: [1] });
+    expect(compileFilter({ value: { _eq: true } }, 'mysql')).toEqual({ sql: "(RIGHT(metric, 6) = '::bool' AND value_num = ?)", params: [1] });
     expect(compileFilter({ value: { _in: [1, 'a'] } }, 'sqlite')).toEqual({
       sql: "((substr(metric, -8) = '::number' AND value_num IN (?))) OR ((substr(metric, -8) = '::string' AND value_text IN (?)))",
       params: [1, 'a'],
@@ -193,8 +193,8 @@ describe('evaluateFilter', () => {
     [{ value: { _gt: 20 } }, {}, true],
     [{ value: { _gt: 20 } }, { metric: 'x::json', value: 21.5 }, false],
     [{ value: { _eq: '21.5' } }, {}, false],
-    [{ value: { _eq: true } }, { metric: 'on::boolean', value: true }, true],
-    [{ value: { _eq: 1 } }, { metric: 'on::boolean', value: true }, false],
+    [{ value: { _eq: true } }, { metric: 'on::bool', value: true }, true],
+    [{ value: { _eq: 1 } }, { metric: 'on::bool', value: true }, false],
     [{ value: { _in: ['a', 21.5] } }, {}, true],
     [{ 'value->a->b': { _eq: 'x' } }, { metric: 'doc::json', value: { a: { b: 'x' } } }, true],
     [{ 'value->a->b': { _eq: 'x' } }, { metric: 'doc::string', value: '{"a":{"b":"x"}}' }, false],

@@ -8,34 +8,34 @@ import { CreateDatasetInput, Dataset, DatasetMutation, DatasetResponse } from '.
 
 @Resolver()
 export class DatasetResolver {
-  @Query(() => Dataset, { nullable: true })
-  async dataset(@Ctx() ctx: Context, @Arg('id', () => String) id: string): Promise<Dataset | null> {
+  @Query(() => Dataset, { description: "a dataset the caller is a member of; null if there is none such", nullable: true })
+  async dataset(@Ctx() ctx: Context, @Arg('id', () => String, { description: "the dataset id" }) id: string): Promise<Dataset | null> {
     const dataset = await ctx.services.datasets.requireAccess(id, ctx.user.id, Permission.READ);
     return toDataset(dataset, await ctx.services.datasets.metrics(dataset.id));
   }
 
-  @Mutation(() => DatasetResponse)
-  createDataset(@Ctx() ctx: Context, @Arg('input', () => CreateDatasetInput) input: CreateDatasetInput): Promise<DatasetResponse> {
+  @Mutation(() => DatasetResponse, { description: "makes a dataset" })
+  createDataset(@Ctx() ctx: Context, @Arg('input', () => CreateDatasetInput, { description: "the new dataset" }) input: CreateDatasetInput): Promise<DatasetResponse> {
     return envelope(async () => {
       const dataset = await ctx.services.datasets.create(input.name, ctx.user.id, input.description ?? null);
       return { item: toDataset(dataset, []) };
     }, { item: null });
   }
 
-  @Mutation(() => DatasetMutation)
-  onDataset(@Arg('id', () => String) id: string): DatasetMutation {
+  @Mutation(() => DatasetMutation, { description: "changes to one dataset" })
+  onDataset(@Arg('id', () => String, { description: "the dataset id" }) id: string): DatasetMutation {
     return { datasetId: id };
   }
 }
 
 @Resolver(() => DatasetMutation)
 export class DatasetMutationResolver {
-  @FieldResolver(() => DatasetResponse)
+  @FieldResolver(() => DatasetResponse, { description: "gives a user a permission on the dataset (or changes theirs)" })
   addMember(
     @Root() root: DatasetMutation,
     @Ctx() ctx: Context,
-    @Arg('email', () => String) email: string,
-    @Arg('permission', () => Permission) permission: Permission,
+    @Arg('email', () => String, { description: "the user's e-mail address" }) email: string,
+    @Arg('permission', () => Permission, { description: "what they may do" }) permission: Permission,
   ): Promise<DatasetResponse> {
     return envelope(async () => {
       const dataset = await ctx.services.datasets.requireAccess(root.datasetId, ctx.user.id, Permission.MANAGE);
@@ -45,8 +45,8 @@ export class DatasetMutationResolver {
     }, { item: null });
   }
 
-  @FieldResolver(() => DatasetResponse)
-  removeMember(@Root() root: DatasetMutation, @Ctx() ctx: Context, @Arg('email', () => String) email: string): Promise<DatasetResponse> {
+  @FieldResolver(() => DatasetResponse, { description: "takes a user's access to the dataset away" })
+  removeMember(@Root() root: DatasetMutation, @Ctx() ctx: Context, @Arg('email', () => String, { description: "the user's e-mail address" }) email: string): Promise<DatasetResponse> {
     return envelope(async () => {
       const dataset = await ctx.services.datasets.requireAccess(root.datasetId, ctx.user.id, Permission.MANAGE);
       const member = await ctx.services.users.findByEmail(email);
