@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import { mysqlConnectionOptions } from '../src/db/data-source';
-import { csvWriter } from '../src/exports/csv';
+import { csvWriter } from '../src/exports/formats/csv';
 import { buildExportQuery } from '../src/exports/export-query';
 import { DEFAULT_FIELDS, ExportParams } from '../src/exports/params';
 import { BenchError, Client, REPO, SERVER_MAIN, log, median, round, sleep, sluiceCli, startProcess, stopAll } from './harness';

@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import { format as formatSql } from 'mysql2';
 import { mysqlConnectionOptions } from '../src/db/data-source';
-import { csvWriter } from '../src/exports/csv';
+import { csvWriter } from '../src/exports/formats/csv';
 import { buildExportQuery } from '../src/exports/export-query';
 import { DEFAULT_FIELDS, ExportParams } from '../src/exports/params';
 import {
@@ -30,6 +30,7 @@ import {
   shell, sleep, sluiceCli, startProcess, stopAll,
 } from './harness';
 import { benchLatest } from './latest';
+import { formatsBench, formatsTable } from './formats';
 import { summariseProfiles } from './profile';
 
 const GZIP_LEVEL = 6; // the level export-runner.ts writes with; the reference must use the same
@@ -446,6 +447,8 @@ async function main(): Promise<void> {
     log('memory: a separate `sluice worker` process per export, sampling /proc/<pid>/status…');
     const s2 = await startServer('server-noworker', { ...env, EXPORT_WORKERS: '0' }, scratch);
     const mem = await memory(opts, new Client(s2.baseUrl, fixture.tokens[0]), fixture.datasetId, { ...env, EXPORT_CONCURRENCY: '1' }, scratch, profileDir);
+    log('formats: every format against CSV, peak RSS at 1M and the full dataset, Parquet against CSV + DuckDB (bench/formats.ts)…');
+    const formats = await formatsBench(s2.baseUrl, fixture.tokens[0], fixture.datasetId, opts.events, env, scratch, exportsDir);
     await s2.proc.stop();
 
     const refMedian = median(speed.refRuns.map((r) => r.seconds));
@@ -472,7 +475,10 @@ async function main(): Promise<void> {
       p50MsBusy: round(percentile(latency.busy, 50)),
       p99MsBusy: round(percentile(latency.busy, 99)),
       downloadRatio: round(getMBps / catMBps, 3),
+      formats: formats.formats,
+      parquetVsDuckdbRatio: formats.parquetVsDuckdbRatio,
       detail: {
+        formats: { ...formats.detail, csv: formats.csv },
         exportSeconds: speed.sluiceRuns.map((r) => round(r.seconds, 3)),
         referenceSeconds: speed.refRuns.map((r) => round(r.seconds, 3)),
         exportCsvBytes: speed.kept.result.sizeInBytes,
@@ -515,6 +521,7 @@ async function main(): Promise<void> {
       `| \`{ me { id } }\` p50 / p99, two exports generating | ${results.p50MsBusy} / ${results.p99MsBusy} ms | p99 ≤ 50 ms | ${verdict(results.bars.p99MsBusy.met)} |`,
       `| download (gzip passed through) vs \`cat\` | ${round(getMBps, 0)} vs ${round(catMBps, 0)} MB/s = **${results.downloadRatio}×** | ≥ 0.5× | ${verdict(results.bars.downloadRatio.met)} |`,
       `| download vs a plain node:http file server (for scale) | ${round(getMBps, 0)} vs ${round(plainMBps, 0)} MB/s = ${round(getMBps / plainMBps, 2)}× | | |`,
+      ...formatsTable(formats),
     ].join('\n');
     process.stdout.write(`\n${table}\n\nwritten to ${path.relative(process.cwd(), out) || out}\n`);
 

@@ -11,13 +11,15 @@ import { ExportRemovalEntity } from '../entities/export-removal.entity';
 import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
-import { isValidTimeZone } from './csv';
 import { REMOVAL_KEPT_MS } from './changes';
+import { isValidTimeZone } from './formats/csv';
 import { ExportEvents } from './export-events';
-import { ExportEstimator } from './estimate';
+import { estimateBytes, ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
+import { FormatName, PackagingName } from './formats/format';
 import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
+import { boundedRegex, RegexError } from './regex';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, SortOrder, TimestampFormatName } from './params';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
@@ -34,6 +36,8 @@ export interface ExportRequest {
   timestampFormat?: TimestampFormatName | null;
   timeZone?: string | null;
   excelSafe?: boolean | null;
+  format?: FormatName | null;
+  packaging?: PackagingName | null;
   latest?: boolean | null;
   order?: SortOrder | null;
 }
@@ -43,6 +47,9 @@ export interface UsageLimits {
   maxDataExportRecords: number;
 }
 
+/** Each dataset and metric is a bound SQL parameter of every export query: kept well inside SQLite's 32 766. */
+const MAX_RANGE_DATASETS = 100;
+const MAX_RANGE_METRICS = 1000;
 const ACTIVE = [ExportStatus.QUEUING, ExportStatus.GENERATING];
 
 /** Serialises the check-then-insert of the export limit within this process (SQLite has no row locks). */
@@ -86,12 +93,15 @@ export class ExportService {
   async validate(user: UserEntity, req: ExportRequest): Promise<ExportParams> {
     const ids = (req.dataRange?.datasets ?? []).map((d) => d.trim());
     if (!ids.length) throw badRequest('dataRange.datasets must name at least one dataset');
+    if (ids.length > MAX_RANGE_DATASETS) throw badRequest(`dataRange.datasets names ${ids.length} datasets; at most ${MAX_RANGE_DATASETS} are allowed`);
     const datasetIds: number[] = [];
     for (const id of ids) {
       const dataset = await this.datasets.requireAccess(id, user.id, Permission.READ);
       if (!datasetIds.includes(dataset.id)) datasetIds.push(dataset.id);
     }
-    const metrics = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null).map((m) => {
+    const named = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null);
+    if (named.length > MAX_RANGE_METRICS) throw badRequest(`dataRange.metrics names ${named.length} metrics; at most ${MAX_RANGE_METRICS} are allowed (*::type selects every metric of a type)`);
+    const metrics = named.map((m) => {
       const canonical = canonicalSelector(m);
       if (!canonical) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type ${METRIC_TYPES_TEXT}`);
       return canonical;
@@ -105,6 +115,9 @@ export class ExportService {
     if (req.limit != null && req.limit < 1) throw badRequest(`limit must be a positive number of records, not ${req.limit}`);
     const timeZone = req.timeZone ?? 'UTC';
     if (!isValidTimeZone(timeZone)) throw badRequest(`timeZone "${timeZone}" is not an IANA time zone (e.g. "Europe/Paris")`);
+    const format = req.format ?? 'CSV';
+    const packaging = req.packaging ?? 'NONE';
+    checkFormatOptions(format, req, timeZone);
     if (req.name != null && req.name.length > 255) throw badRequest('name has at most 255 characters');
     const latest = req.latest ?? false;
     const order = req.order ?? 'ASC';
@@ -131,6 +144,8 @@ export class ExportService {
       timestampFormat: req.timestampFormat ?? 'EPOCH',
       timeZone,
       excelSafe: req.excelSafe ?? false,
+      format,
+      packaging,
       maxRecords: this.limitsOf(user).maxDataExportRecords,
       latest,
       order,
@@ -246,13 +261,14 @@ export class ExportService {
       const [items, total] = await qb.skip(offset).take(limit).getManyAndCount();
       return { items, total };
     }
-    let re: RegExp;
+    let re: { test(s: string): boolean };
     try {
-      re = new RegExp(filter.nameRegex);
+      re = boundedRegex(filter.nameRegex, false);
     } catch (err) {
-      throw badRequest(`filter.name._regex is not a valid regular expression: ${(err as Error).message}`);
+      if (!(err instanceof RegexError)) throw err;
+      throw badRequest(`filter.name._regex is not a valid regular expression: ${err.message}`);
     }
-    // A user's exports are few; the regex runs here so it means the same on every store.
+    // A user's exports are few; the regex runs here (RE2: linear time) so it means the same on every store.
     const all = (await qb.getMany()).filter((e) => re.test(e.name ?? ''));
     return { items: all.slice(offset, offset + limit), total: all.length };
   }
@@ -276,15 +292,21 @@ export class ExportService {
   async estimate(user: UserEntity, req: ExportRequest): Promise<{ records: number; bytes: number }> {
     const params = await this.validate(user, req);
     const records = await this.countRecords(params);
-    // Average bytes of a CSV line, measured on the seeded data per field; a guide, not a promise.
-    const perRecord = params.fields.reduce((sum, f) => sum + (FIELD_BYTES[f] ?? 16), 0);
-    return { records, bytes: records * perRecord };
+    return { records, bytes: estimateBytes(params, records) };
   }
 }
 
-const FIELD_BYTES: Record<EventFieldName, number> = {
-  timestamp: 14, dataset: 3, metric: 20, producer: 38, source: 11, value: 8, tags: 24, location: 30, geohash: 10, elevation: 3, tsReceived: 14,
-};
+
+/** §12: an option set to anything but its default where the format ignores it is refused, by name. */
+function checkFormatOptions(format: FormatName, req: ExportRequest, timeZone: string): void {
+  const misplaced: string[] = [];
+  if (format !== 'CSV' && req.excelSafe) misplaced.push('excelSafe: true (it applies to CSV only)');
+  if (format === 'PARQUET') {
+    if (req.timestampFormat === 'ISO8601') misplaced.push('timestampFormat: ISO8601 (Parquet timestamps are typed, always UTC)');
+    if (timeZone !== 'UTC') misplaced.push(`timeZone: "${timeZone}" (Parquet timestamps are typed, always UTC)`);
+  }
+  if (misplaced.length) throw badRequest(`${misplaced.join('; ')}: not an option for format ${format}; leave it at its default`);
+}
 
 export interface ExportListFilter {
   statusIn?: ExportStatus[] | null;

@@ -1,6 +1,6 @@
 import { Arg, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Permission } from '../../entities/dataset-member.entity';
-import { badRequest, notFound } from '../../errors';
+import { notFound } from '../../errors';
 import { Context } from '../context';
 import { envelope } from '../envelope';
 import { toDataset } from '../mappers';
@@ -40,7 +40,7 @@ export class DatasetMutationResolver {
     return envelope(async () => {
       const dataset = await ctx.services.datasets.requireAccess(root.datasetId, ctx.user.id, Permission.MANAGE);
       const member = await ctx.services.users.findByEmail(email);
-      await ctx.services.datasets.grant(dataset.id, member.id, permission);
+      await ctx.services.datasets.changeMember(dataset.id, ctx.user.id, member.id, permission);
       return { item: toDataset(dataset, await ctx.services.datasets.metrics(dataset.id)), message: `${member.email} now has ${permission} on dataset ${dataset.id}` };
     }, { item: null });
   }
@@ -50,8 +50,9 @@ export class DatasetMutationResolver {
     return envelope(async () => {
       const dataset = await ctx.services.datasets.requireAccess(root.datasetId, ctx.user.id, Permission.MANAGE);
       const member = await ctx.services.users.findByEmail(email);
-      if (member.id === ctx.user.id) throw badRequest('you cannot remove yourself from a dataset you manage');
-      if (!(await ctx.services.datasets.revoke(dataset.id, member.id))) throw notFound(`${member.email} is not a member of dataset ${dataset.id}`);
+      if ((await ctx.services.datasets.changeMember(dataset.id, ctx.user.id, member.id, null)) === 'absent') {
+        throw notFound(`${member.email} is not a member of dataset ${dataset.id}`);
+      }
       return { item: toDataset(dataset, await ctx.services.datasets.metrics(dataset.id)), message: `${member.email} removed from dataset ${dataset.id}` };
     }, { item: null });
   }

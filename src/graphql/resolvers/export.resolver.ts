@@ -40,8 +40,13 @@ export class ExportResolver {
 
   @FieldResolver(() => DataRange, { description: "the datasets and metrics it covers" })
   async dataRange(@Root() root: DataExport, @Ctx() ctx: Context): Promise<DataRange> {
+    // Only what the caller can still read: a member removed since asking sees no name, description or metrics.
     const datasets: Dataset[] = [];
+    ctx.readable ??= new Map();
     for (const id of root.datasetIds) {
+      let readable = ctx.readable.get(id);
+      if (!readable) ctx.readable.set(id, (readable = ctx.services.datasets.permissionOf(id, ctx.user.id).then((p) => p !== null)));
+      if (!(await readable)) continue;
       const d = await ctx.services.datasets.findById(id);
       if (d) datasets.push(toDataset(d, await ctx.services.datasets.metrics(id)));
     }

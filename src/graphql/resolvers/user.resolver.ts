@@ -61,6 +61,7 @@ export class UserResolver {
 
   @FieldResolver(() => JSONScalar, { description: "what is left of the limits now: { maxDataExports, maxDataExportRecords }" })
   usageRemaining(@Ctx() ctx: Context): Promise<unknown> {
-    return ctx.services.exports.usageRemaining(ctx.user);
+    ctx.usageRemaining ??= ctx.services.exports.usageRemaining(ctx.user);
+    return ctx.usageRemaining;
   }
 }
