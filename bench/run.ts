@@ -29,6 +29,7 @@ import {
   BenchError, CLI, Client, Proc, REPO, SERVER_MAIN, log, median, percentile, round, sampleMemory, readMemory,
   shell, sleep, sluiceCli, startProcess, stopAll,
 } from './harness';
+import { benchLatest } from './latest';
 import { formatsBench, formatsTable } from './formats';
 import { summariseProfiles } from './profile';
 
@@ -525,6 +526,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${table}\n\nwritten to ${path.relative(process.cwd(), out) || out}\n`);
 
     if (profileDir) process.stdout.write(`\n${summariseProfiles(profileDir)}\nprofiles kept in ${profileDir}\n`);
+    await benchLatest({ events: opts.events, sources: 1000, metrics: 20, runs: opts.runs, databaseUrl: opts.databaseUrl });
     failed = false;
   } finally {
     await stopAll();

@@ -11,6 +11,7 @@ import { FleetResilience1764100000000 } from './migrations/1764100000000-fleet-r
 import { ParamsMediumText1764200000000 } from './migrations/1764200000000-params-mediumtext';
 import { Delivery1764400000000 } from './migrations/1764400000000-delivery';
 import { ExportSchedules1764500000000 } from './migrations/1764500000000-export-schedules';
+import { EventSeriesIndex1764600000000 } from './migrations/1764600000000-event-series-index';
 
 export { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from './connection';
 
@@ -18,6 +19,7 @@ export const MIGRATIONS = [
   Initial1763900000000, EventCounts1763900000001, EventIdentity1764000000000, FleetResilience1764100000000, ParamsMediumText1764200000000,
   Delivery1764400000000,
   ExportSchedules1764500000000,
+  EventSeriesIndex1764600000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {

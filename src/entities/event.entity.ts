@@ -9,6 +9,7 @@ import { bigintNumber } from './columns';
  */
 @Entity('event')
 @Index('idx_event_dataset_ts', ['datasetId', 'ts', 'id'])
+@Index('idx_event_series', ['datasetId', 'source', 'metric', 'ts', 'id'])
 @Index('uq_event_identity', ['identity'], { unique: true })
 export class EventEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })

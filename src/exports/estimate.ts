@@ -7,11 +7,12 @@ import { isStatementTimeout, mysqlBounded } from '../db/statement-bounds';
 import { badRequest, ErrorCode, SluiceError } from '../errors';
 import { logger } from '../logger';
 import type { CountReply, CountRequest } from './count-thread';
-import { datasetCondition, exportWhere, metricCondition, toMicros } from './export-query';
+import { datasetCondition, exportWhere, latestParts, metricCondition, toMicros } from './export-query';
 import { compileFilter } from './filter';
 import { filterSize } from './filter-limits';
 import { formatOf } from './formats';
 import { ExportParams } from './params';
+import { latestCount } from './query/ordering';
 import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
 
 /** How long an exact filtered count may run before a sampled estimate stands in. */
@@ -30,6 +31,8 @@ const MYSQL_SLOTS = 2;
 const SLOT_WAIT_MS = 5000;
 /** A count thread that has not answered this long after its deadline is terminated and replaced. */
 const THREAD_GRACE_MS = 1000;
+/** A latest count looks at this many series at most (a few index seeks each); past it the count is a lower bound. */
+const LATEST_SERIES = 20_000;
 
 function isEmptyFilter(filter: unknown): boolean {
   return filter === null || filter === undefined || (typeof filter === 'object' && Object.keys(filter as object).length === 0);
@@ -200,6 +203,7 @@ export class ExportEstimator {
 
   async count(params: ExportParams): Promise<{ records: number; exact: boolean }> {
     const unfiltered = await this.countUnfiltered(params);
+    if (params.latest && unfiltered.records > 0) return this.countLatest(params, unfiltered.records);
     // An incremental run's window (by tsReceived) is not in the hourly counts: it is counted like a filter.
     const windowed = params.receivedAfter != null;
     if ((isEmptyFilter(params.filter) && !windowed) || unfiltered.records === 0) return unfiltered;
@@ -253,6 +257,21 @@ export class ExportEstimator {
     const row = await this.counter.row(`SELECT COALESCE(SUM(n), 0) AS n FROM event_count WHERE ${parts.join(' AND ')}`, args, STATEMENT_BUDGET_MS, false);
     if (!row) logger.warn('the hourly counts could not be summed in time; the estimate leaves them out');
     return { records: total + Number(row?.n ?? 0), exact: exact && row !== null };
+  }
+
+  /** Rows of a latest export, counted over at most LATEST_SERIES series; the unfiltered count (an upper bound) when out of time. */
+  private async countLatest(params: ExportParams, unfiltered: number): Promise<{ records: number; exact: boolean }> {
+    const parts = latestParts(params, this.dialect);
+    parts.where = { sql: `${this.counter.guard}${parts.where.sql}`, params: parts.where.params };
+    const count = latestCount(parts, this.dialect, LATEST_SERIES + 1);
+    try {
+      const row = await this.counter.row(count.sql, count.params, STATEMENT_BUDGET_MS, regexPatternsOf(params.filter).length > 0);
+      if (!row) return { records: unfiltered, exact: false };
+      return { records: Number(row.n), exact: Number(row.series) <= LATEST_SERIES };
+    } catch (err) {
+      if (err instanceof RegexLimitHit) throw badRequest(regexLimitMessage(params.filter, true));
+      throw err;
+    }
   }
 
   private async countEvents(params: ExportParams, from: number | null, to: number | null): Promise<number | null> {

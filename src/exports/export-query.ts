@@ -2,11 +2,13 @@ import { Dialect } from '../db/connection';
 import { canonicalSelector } from '../events/event-schema';
 import { compileFilter } from './filter';
 import { ExportParams } from './params';
+import { eventOrder, LatestParts, latestSelect, seriesFilter } from './query/ordering';
 
 export interface ExportQuery {
   /** The rows, in the stable order that makes two exports of the same data byte-identical. */
   select: string;
-  count: string;
+  /** Counts the rows first, for the estimate; null when that would cost as much as the export (latest). */
+  count: string | null;
   params: unknown[];
   /** Rows to read at most: the request's limit and the user's record cap, plus one to tell a cap was hit. */
   rowLimit: number;
@@ -75,13 +77,36 @@ export function exportWhere(params: ExportParams, dialect: Dialect, range = { fr
   return { sql: parts.map((p) => p.sql).join(' AND '), params: parts.flatMap((p) => p.params) };
 }
 
+/** What a `latest: true` export is built from: the export's WHERE, and the parts of it on series columns. */
+export function latestParts(params: ExportParams, dialect: Dialect): LatestParts {
+  const and = (parts: SqlPart[]): SqlPart => ({ sql: parts.map((p) => `(${p.sql})`).join(' AND '), params: parts.flatMap((p) => p.params) });
+  const from = toMicros(params.from);
+  const to = toMicros(params.to);
+  const metrics = metricCondition(params);
+  const onSeries = seriesFilter(params.filter);
+  const only = [...(metrics ? [metrics] : []), ...(onSeries ? [compileFilter(onSeries, dialect)] : [])];
+  const datasets = datasetCondition(params);
+  const range = [...(from === null ? [] : [{ sql: 'ts >= ?', params: [from] }]), ...(to === null ? [] : [{ sql: 'ts < ?', params: [to] }])];
+  return {
+    where: exportWhere(params, dialect),
+    datasets,
+    seriesWhere: and([datasets, ...range, ...only]),
+    seriesOnly: only.length ? and(only) : null,
+  };
+}
+
 /** The one SELECT an export runs; the estimate counts with the same WHERE. */
 export function buildExportQuery(params: ExportParams, columns: string[], dialect: Dialect): ExportQuery {
-  const where = exportWhere(params, dialect);
   const { cap, capApplies } = recordCap(params);
   const rowLimit = capApplies ? cap + 1 : cap;
+  if (params.latest) {
+    const parts = latestParts(params, dialect);
+    const select = latestSelect(parts, columns, dialect, rowLimit);
+    return { select: select.sql, count: null, params: select.params, rowLimit, capApplies };
+  }
+  const where = exportWhere(params, dialect);
   return {
-    select: `SELECT ${columns.join(', ')} FROM event WHERE ${where.sql} ORDER BY ts, id LIMIT ${rowLimit}`,
+    select: `SELECT ${columns.join(', ')} FROM event WHERE ${where.sql} ORDER BY ${eventOrder(params.order)} LIMIT ${rowLimit}`,
     count: `SELECT COUNT(*) AS n FROM event WHERE ${where.sql}`,
     params: where.params,
     rowLimit,

@@ -174,7 +174,7 @@ export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => vo
     const writer = format.writer(job.params, out);
     const query = buildExportQuery(job.params, writer.columns, dialectOf(job.databaseUrl));
     const cap = query.capApplies ? query.rowLimit - 1 : query.rowLimit;
-    if (!job.knownEstimate) report({ type: 'estimate', records: Math.min(await store.count(query.count, query.params), cap) });
+    if (!job.knownEstimate && query.count) report({ type: 'estimate', records: Math.min(await store.count(query.count, query.params), cap) });
     const hasRegex = regexPatternsOf(job.params.filter).length > 0;
 
     let records = 0;

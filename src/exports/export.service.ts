@@ -23,7 +23,7 @@ import { compileFilter, FilterError } from './filter';
 import { FormatName, PackagingName } from './formats/format';
 import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
 import { boundedRegex, RegexError } from './regex';
-import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
+import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, SortOrder, TimestampFormatName } from './params';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
 export interface ExportRequest {
@@ -42,6 +42,8 @@ export interface ExportRequest {
   format?: FormatName | null;
   packaging?: PackagingName | null;
   notify?: NotifyRequest | null;
+  latest?: boolean | null;
+  order?: SortOrder | null;
 }
 
 export interface UsageLimits {
@@ -123,6 +125,11 @@ export class ExportService {
     checkFormatOptions(format, req, timeZone);
     if (req.name != null && req.name.length > 255) throw badRequest('name has at most 255 characters');
     checkNotify(this.config, req.notify);
+    const latest = req.latest ?? false;
+    const order = req.order ?? 'ASC';
+    if (latest && order !== 'ASC') {
+      throw badRequest(`order: ${order} does not apply with latest: true, whose rows come one per dataset, source and metric, in that order; leave order out`);
+    }
     const filter = req.filter ?? null;
     try {
       compileFilter(filter, dialectOf(this.config.databaseUrl));
@@ -147,6 +154,8 @@ export class ExportService {
       packaging,
       maxRecords: this.limitsOf(user).maxDataExportRecords,
       ...(req.notify?.email ? { notify: { email: true } } : {}),
+      latest,
+      order,
     };
   }
 

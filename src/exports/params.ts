@@ -5,6 +5,7 @@ import type { FormatName, PackagingName } from './formats/format';
 export { DEFAULT_FIELDS, EVENT_FIELDS } from '../events/event-schema';
 export type { EventFieldName, Precision } from '../events/event-schema';
 export type TimestampFormatName = 'EPOCH' | 'ISO8601';
+export type SortOrder = 'ASC' | 'DESC';
 
 /** A validated export request, stored as JSON on the export row; the runner needs nothing else. */
 export interface ExportParams {
@@ -39,4 +40,8 @@ export interface ExportParams {
   receivedAfter?: number | null;
   /** ...and up to this (inclusive), the run's cutoff. */
   receivedUpTo?: number | null;
+  /** One row per series (dataset, source, metric): its newest event. Absent on exports asked for before it existed. */
+  latest?: boolean;
+  /** Timestamp order of an ordinary export; absent means ASC. */
+  order?: SortOrder;
 }

@@ -3,7 +3,7 @@ import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
 import type { ExportChange } from '../exports/export-watch';
 import { ExportParams } from '../exports/params';
 import { Dataset } from './types/dataset.types';
-import { EventField, ExportFormat, ExportPackaging, TimestampPrecision } from './types/enums';
+import { EventField, ExportFormat, ExportPackaging, SortOrder, TimestampPrecision } from './types/enums';
 import { DataExport } from './types/export.types';
 
 export function toDataset(entity: DatasetEntity, metrics: DatasetMetricEntity[]): Dataset {
@@ -31,6 +31,8 @@ export function toDataExport(e: DataExportEntity): DataExport {
     removed: false,
     format: (params.format ?? 'CSV') as ExportFormat,
     packaging: (params.packaging ?? 'NONE') as ExportPackaging,
+    latest: params.latest ?? false,
+    order: (params.order ?? 'ASC') as SortOrder,
     userId: e.userId,
     scheduleId: e.scheduleId ?? null,
     datasetIds: params.datasetIds,

@@ -17,7 +17,7 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
   // The server's own words for an export deleted while someone was watching it.
   const REMOVED_MESSAGE = 'removed by the user';
 
-  const STATUS_FIELDS = `id name requestedOn from to fields removed format packaging
+  const STATUS_FIELDS = `id name requestedOn from to fields removed format packaging latest order
     status { status recordsEstimate recordsProcessed queuePosition startedOn message }
     result { completedOn expiresOn sizeInBytes compressedSizeInBytes sha256 truncated }
     events { at type message }`;
@@ -529,6 +529,8 @@ import { readOptions, resetOptions, setUpOptions } from './export-options.js';
 
   function fileDetails(e) {
     const parts = [`${FORMAT_NAMES[e.format] || e.format || 'CSV'}${e.packaging === 'ZIP' ? ' in a ZIP' : ''}`];
+    if (e.latest) parts.push('latest value of each sensor');
+    else if (e.order === 'DESC') parts.push('newest first');
     const r = e.result;
     if (r) {
       if (r.compressedSizeInBytes != null) parts.push(`${bytes(r.compressedSizeInBytes)} to download`);

@@ -1,9 +1,10 @@
-// The create form's file options (format, packaging, timestamps, header, excelSafe): their defaults, which
+// The create form's file options (format, packaging, timestamps, header, excelSafe, order, latest): their defaults, which
 // apply to which format (the server refuses the others by name, so the form does not offer them), and
 // the part of a CreateExportInput they make.
 
 export const OPTION_DEFAULTS = {
   format: 'CSV', packaging: 'NONE', timestampFormat: 'EPOCH', timestampPrecision: 'MILLISECONDS', timeZone: 'UTC', header: true, excelSafe: false,
+  order: 'ASC', latest: false,
 };
 
 const HINTS = {
@@ -23,11 +24,14 @@ export function setUpOptions($) {
     option.value = zone;
     list.append(option);
   }
-  for (const id of ['create-format', 'create-timestamp-format']) $(id).addEventListener('change', () => applyRules($));
+  for (const id of ['create-format', 'create-timestamp-format', 'create-latest']) $(id).addEventListener('change', () => applyRules($));
   applyRules($);
 }
 
-/** Offers only what applies: excelSafe is for CSV; Parquet timestamps are typed, so neither ISO 8601 nor a zone. */
+/**
+ * Offers only what applies: excelSafe is for CSV; Parquet timestamps are typed, so neither ISO 8601 nor a
+ * zone; latest rows come in series order, so no timestamp order with them.
+ */
 export function applyRules($) {
   const format = $('create-format').value;
   const csv = format === 'CSV';
@@ -42,6 +46,10 @@ export function applyRules($) {
   if (parquet) zone.value = 'UTC';
   zone.disabled = parquet || timestamps.value !== 'ISO8601';
   $('format-hint').textContent = HINTS[format] || '';
+  const order = $('create-order');
+  const latest = $('create-latest').checked;
+  if (latest) order.value = 'ASC';
+  order.disabled = latest;
 }
 
 export function resetOptions($) {
@@ -52,6 +60,8 @@ export function resetOptions($) {
   $('create-time-zone').value = OPTION_DEFAULTS.timeZone;
   $('create-header').checked = OPTION_DEFAULTS.header;
   $('create-excel-safe').checked = OPTION_DEFAULTS.excelSafe;
+  $('create-order').value = OPTION_DEFAULTS.order;
+  $('create-latest').checked = OPTION_DEFAULTS.latest;
   applyRules($);
 }
 
@@ -72,6 +82,8 @@ export function readOptions($) {
       timeZone,
       header: $('create-header').checked,
       excelSafe: $('create-excel-safe').checked,
+      order: $('create-order').value,
+      latest: $('create-latest').checked,
     },
   };
 }

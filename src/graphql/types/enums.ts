@@ -27,6 +27,11 @@ export enum ExportPackaging {
   ZIP = 'ZIP',
 }
 
+export enum SortOrder {
+  ASC = 'ASC',
+  DESC = 'DESC',
+}
+
 export enum ResponseCode {
   SUCCESS = 'SUCCESS',
   BAD_REQUEST = 'BAD_REQUEST',
@@ -105,6 +110,14 @@ registerEnumType(ResponseCode, {
     NOT_AUTHORIZED: 'you may see it, but lack the permission this needs',
     LIMIT_REACHED: 'a usage limit stops it (the message names the limit)',
     SERVER_ERROR: 'the server failed; try again later',
+  }),
+});
+registerEnumType(SortOrder, {
+  name: 'SortOrder',
+  description: 'Timestamp order of an export\'s rows; events with the same timestamp keep a stable order, which DESC reverses too.',
+  valuesConfig: described({
+    ASC: 'oldest first (the default)',
+    DESC: 'newest first',
   }),
 });
 

@@ -3,7 +3,7 @@ import { DEFAULT_FIELDS } from '../../events/event-schema';
 import { JSONScalar, LongScalar } from '../scalars';
 import { Dataset } from './dataset.types';
 import { NotifyInput } from './delivery.types';
-import { EventField, ExportFormat, ExportPackaging, ExportStatus, ResponseCode, TimestampFormat, TimestampPrecision } from './enums';
+import { EventField, ExportFormat, ExportPackaging, ExportStatus, ResponseCode, SortOrder, TimestampFormat, TimestampPrecision } from './enums';
 
 @ObjectType({ description: "What an export covers: datasets, and optionally only some metrics." })
 export class DataRange {
@@ -84,6 +84,12 @@ export class DataExport {
 
   @Field(() => LongScalar, { description: "when it was asked for (epoch ms): it holds the events received up to then" })
   requestedOn: number;
+
+  @Field({ description: 'true: one row per dataset, source and metric, its newest event; rows ordered by dataset, source, metric (a missing source first)' })
+  latest: boolean;
+
+  @Field(() => SortOrder, { description: 'timestamp order of the rows (ASC oldest first, DESC newest first); latest exports are ordered by series instead' })
+  order: SortOrder;
 
   @Field({
     description:
@@ -173,6 +179,12 @@ export class CreateExportInput {
 
   @Field(() => NotifyInput, { nullable: true, description: 'tell the owner when the export ends: { email: true } sends an e-mail (needs SMTP_URL on the server)' })
   notify?: NotifyInput | null;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'true: the last value of each sensor, i.e. one row per dataset, source and metric holding its newest event within the range, filter and snapshot; rows ordered by dataset, source, metric (a missing source first), and limit keeps the first ones' })
+  latest?: boolean;
+
+  @Field(() => SortOrder, { nullable: true, defaultValue: SortOrder.ASC, description: 'ASC: oldest first; DESC: newest first, and a limit keeps the newest rows. Not with latest: true' })
+  order?: SortOrder;
 }
 
 @InputType({ description: "Exports in any of these states." })
