@@ -63,6 +63,8 @@ const SPECS = {
   demo: { env: 'SLUICE_DEMO', default: '1', expects: '1 or 0', describe: 'a fresh store gets the demo user and a demo dataset of 100 000 events', parse: flag },
   maxDataExports: { env: 'MAX_DATA_EXPORTS', default: '5', expects: 'a positive integer', describe: 'default per-user limit of exports queued or generating at once', parse: integer(1) },
   maxDataExportRecords: { env: 'MAX_DATA_EXPORT_RECORDS', default: '50000000', expects: 'a positive integer', describe: 'default per-user limit of records in one export', parse: integer(1) },
+  metricsToken: { env: 'METRICS_TOKEN', default: '', expects: 'a token without spaces (at least 16 characters)', describe: '/metrics needs "Authorization: Bearer <it>" (unset: open)', parse: (r: string) => (r === '' || /^\S{16,}$/.test(r) ? r : undefined) },
+  metricsPort: { env: 'METRICS_PORT', default: '', expects: 'a TCP port number (0-65535; 0 picks a free one)', describe: '`sluice worker` serves /metrics on this port (unset: none)', parse: (r: string) => (r.trim() === '' ? null : integer(0, 65535)(r)) },
   logLevel: { env: 'LOG_LEVEL', default: 'info', expects: 'one of error, warn, info, debug', describe: 'how much the processes log', parse: (r: string) => (['error', 'warn', 'info', 'debug'].includes(r) ? r : undefined) },
 } satisfies Record<string, SettingSpec<unknown>>;
 

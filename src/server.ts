@@ -11,11 +11,14 @@ import { GraphQLError, GraphQLFormattedError } from 'graphql';
 import { UserEntity } from './entities/user.entity';
 import { SluiceError } from './errors';
 import { logger } from './logger';
+import { readQueueFrom } from './observability/metrics';
+import { graphqlObserver, noteUser, requestLogging, wsOperationHooks } from './observability/request-log';
 import { bearerToken, Context, Services } from './graphql/context';
 import { complexityPlugin, depthLimitRule } from './graphql/limits';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
 import { healthRoute } from './rest/health.route';
+import { metricsRoute } from './rest/metrics.route';
 import { userFromAuthorization } from './rest/auth';
 import { bodyErrorHandler, ingestRoute } from './rest/ingest.route';
 import { sendError } from './rest/http-error';
@@ -52,10 +55,13 @@ export async function startServer(services: Services): Promise<RunningServer> {
     includeStacktraceInErrorResponses: false,
     // main.ts owns shutdown (worker hand-back first); Apollo's own signal handler would race it and hang.
     stopOnTerminationSignals: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), complexityPlugin(schema)],
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), complexityPlugin(schema), graphqlObserver<Context>()],
   });
   await apollo.start();
 
+  app.use(requestLogging());
+  readQueueFrom(services.ds);
+  app.use(metricsRoute(services.config.metricsToken));
   app.use(healthRoute(services.ds));
   app.use(downloadRoute(services));
   app.use(ingestRoute(services));
@@ -65,7 +71,9 @@ export async function startServer(services: Services): Promise<RunningServer> {
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Context> => {
         try {
-          return { user: await userFromAuthorization(req.headers.authorization, services.users), services };
+          const user = await userFromAuthorization(req.headers.authorization, services.users);
+          noteUser(req, user.id);
+          return { user, services };
         } catch (err) {
           if (!(err instanceof SluiceError)) throw err;
           throw new GraphQLError(err.message, { extensions: { code: err.code, http: { status: 401 } } });
@@ -98,6 +106,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
         return true;
       },
       context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services }),
+      ...wsOperationHooks(),
     },
     wss,
   );

@@ -1,9 +1,12 @@
+import { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from './config';
 import { openDatabase } from './db/data-source';
 import { ExportEvents } from './exports/export-events';
 import { ExportWorker } from './exports/export-worker';
 import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
+import { readQueueFrom } from './observability/metrics';
+import { startMetricsServer } from './rest/metrics.route';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
 const STOP_DEADLINE_MS = 8_000;
@@ -16,6 +19,9 @@ export async function runWorker(): Promise<void> {
   const bridge = new ExportChangeBridge(ds, events, config.redisUrl);
   await bridge.startPublishing();
   const worker = new ExportWorker(ds, config, events);
+  readQueueFrom(ds);
+  const metricsServer = config.metricsPort === null ? null : await startMetricsServer(config.metricsPort, config.metricsToken);
+  if (metricsServer) logger.info({ port: (metricsServer.address() as AddressInfo).port }, 'worker metrics listening');
   worker.start();
   let stopping = false;
   const stop = async (signal: string) => {
@@ -27,6 +33,7 @@ export async function runWorker(): Promise<void> {
       logger.error(`worker did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway (its exports are taken over when their leases run out)`);
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
+    metricsServer?.close();
     await worker.stop();
     await bridge.stop();
     await ds.destroy();

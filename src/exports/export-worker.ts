@@ -7,6 +7,7 @@ import { DataSource, LessThan, Not, IsNull } from 'typeorm';
 import { Config } from '../config';
 import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
 import { logger } from '../logger';
+import { countFinishedExport, formatOf } from '../observability/metrics';
 import { ExportEvents } from './export-events';
 import { RunnerJob, RunnerMessage } from './export-runner';
 import { exportFileName, tmpFileName, tmpFilePrefix } from './files';
@@ -35,6 +36,8 @@ interface Running {
   /** The outcome's write (completed, failed, handed back); awaited before the slot is freed. */
   outcome: Promise<void>;
   exited: Promise<void>;
+  /** When this worker claimed it, for the duration metric. */
+  claimedAt: number;
 }
 
 /**
@@ -87,7 +90,7 @@ export class ExportWorker {
         }
         await this.halt(run);
         const released = await this.queue.release(run.claim).catch(() => false);
-        if (released) logger.info({ export: run.claim.id, attempt: run.claim.attempt }, 'export handed back to the queue');
+        if (released) logger.info({ export: run.claim.id, attempt: run.claim.attempt, status: ExportStatus.QUEUING }, 'export handed back to the queue');
         else logger.warn({ export: run.claim.id, attempt: run.claim.attempt }, 'could not hand the export back; another worker takes it over when its lease runs out');
         this.events.changed(run.claim.id, run.claim.userId);
       }),
@@ -111,8 +114,9 @@ export class ExportWorker {
   private async claimUntilFull(): Promise<void> {
     try {
       while (!this.stopping && this.running.size < this.config.exportConcurrency) {
-        const claim = await this.queue.claim(this.owner, this.config.exportLeaseMs, (id, userId) => {
-          logger.warn({ export: id }, `export failed: out of attempts (${MAX_ATTEMPTS})`);
+        const claim = await this.queue.claim(this.owner, this.config.exportLeaseMs, (id, userId, attempt) => {
+          logger.warn({ export: id, attempt, status: ExportStatus.FAILED }, `export failed: out of attempts (${MAX_ATTEMPTS})`);
+          void this.formatOfExport(id).then((format) => countFinishedExport(ExportStatus.FAILED, format));
           this.events.changed(id, userId);
         });
         if (!claim) {
@@ -152,11 +156,11 @@ export class ExportWorker {
     const thread = new Worker(path.join(__dirname, 'runner-thread.js'), { workerData: job, resourceLimits: RUNNER_HEAP_LIMITS });
     const run: Running = {
       claim, thread, tmpPath, processed: 0, estimate: claim.recordsEstimate || null, stopped: false,
-      leaseUntil: Date.now() + this.config.exportLeaseMs, outcome: Promise.resolve(), exited: new Promise((resolve) => thread.once('exit', () => resolve())),
+      leaseUntil: Date.now() + this.config.exportLeaseMs, claimedAt: Date.now(), outcome: Promise.resolve(), exited: new Promise((resolve) => thread.once('exit', () => resolve())),
     };
     this.running.set(claim.id, run);
     this.events.changed(claim.id, claim.userId);
-    logger.info({ export: claim.id, attempt: claim.attempt }, 'export started');
+    logger.info({ export: claim.id, attempt: claim.attempt, status: ExportStatus.GENERATING }, 'export started');
 
     thread.on('message', (m: RunnerMessage | RunnerFault) => {
       if (m.type === 'estimate') {
@@ -244,11 +248,18 @@ export class ExportWorker {
       if (!held) {
         fs.rmSync(finalPath, { force: true });
         logger.info({ export: run.claim.id, attempt: run.claim.attempt }, 'export finished, but it is no longer held by this worker: its file is discarded');
-      } else logger.info({ export: run.claim.id, attempt: run.claim.attempt, records: done.records }, 'export completed');
+      } else {
+        logger.info({ export: run.claim.id, attempt: run.claim.attempt, status: ExportStatus.COMPLETED, records: done.records }, 'export completed');
+        countFinishedExport(ExportStatus.COMPLETED, formatOf(run.claim.params), { records: done.records, bytes: done.compressedSizeInBytes, seconds: (now - run.claimedAt) / 1000 });
+      }
     } catch (err) {
       fs.rmSync(finalPath, { force: true });
       fs.rmSync(run.tmpPath, { force: true });
-      await this.queue.guardedUpdate(run.claim, { status: ExportStatus.FAILED, message: `could not store the file: ${(err as Error).message}`, leaseOwner: null, leaseExpires: null }).catch(() => false);
+      const held = await this.queue.guardedUpdate(run.claim, { status: ExportStatus.FAILED, message: `could not store the file: ${(err as Error).message}`, leaseOwner: null, leaseExpires: null }).catch(() => false);
+      if (held) {
+        logger.warn({ export: run.claim.id, attempt: run.claim.attempt, status: ExportStatus.FAILED, err: (err as Error).message }, 'export failed: could not store the file');
+        countFinishedExport(ExportStatus.FAILED, formatOf(run.claim.params));
+      }
     }
     this.events.changed(run.claim.id, run.claim.userId);
   }
@@ -266,16 +277,23 @@ export class ExportWorker {
     const fault = transientFault(error, code);
     if (fault && claim.attempt < MAX_ATTEMPTS) {
       const message = `attempt ${claim.attempt} of ${MAX_ATTEMPTS} was interrupted: ${fault}; queued again`;
-      logger.warn({ export: claim.id, attempt: claim.attempt, code, error }, 'export interrupted by a transient fault; handing it back to the queue');
+      logger.warn({ export: claim.id, attempt: claim.attempt, status: ExportStatus.QUEUING, code, error }, 'export interrupted by a transient fault; handing it back to the queue');
       if (!(await this.queue.release(claim, message).catch(() => false))) {
         logger.warn({ export: claim.id }, 'could not hand the export back; it is taken over when its lease runs out');
       }
     } else {
       const message = fault ? `export failed after ${claim.attempt} attempts: ${fault}` : describeFailure(error, code);
-      logger.warn({ export: claim.id, attempt: claim.attempt, code, message }, 'export failed');
-      await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, message, leaseOwner: null, leaseExpires: null }).catch(() => false);
+      logger.warn({ export: claim.id, attempt: claim.attempt, status: ExportStatus.FAILED, code, message }, 'export failed');
+      if (await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, message, leaseOwner: null, leaseExpires: null }).catch(() => false)) {
+        countFinishedExport(ExportStatus.FAILED, formatOf(claim.params));
+      }
     }
     this.events.changed(claim.id, claim.userId);
+  }
+
+  private async formatOfExport(id: string): Promise<string> {
+    const row = await this.ds.getRepository(DataExportEntity).findOne({ select: ['params'], where: { id } }).catch(() => null);
+    return row ? formatOf(row.params) : 'CSV';
   }
 
   /** A temporary file from an earlier attempt belongs to a worker that died or was overtaken. */

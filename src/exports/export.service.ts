@@ -10,6 +10,7 @@ import { Permission } from '../entities/dataset-member.entity';
 import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
+import { countFinishedExport, formatOf } from '../observability/metrics';
 import { isValidTimeZone } from './csv';
 import { ExportEvents } from './export-events';
 import { ExportEstimator } from './estimate';
@@ -148,6 +149,7 @@ export class ExportService {
         return row;
       }),
     );
+    logger.info({ export: created.id, attempt: 0, status: ExportStatus.QUEUING, userId: user.id }, 'export queued');
     this.events.changed(created.id, user.id);
     this.events.queued();
     void this.fillEstimate(created, params);
@@ -199,6 +201,10 @@ export class ExportService {
     if (res.affected !== 1 && after.status !== ExportStatus.CANCELLED) {
       throw badRequest(`export ${id} is ${after.status}; only a QUEUING or GENERATING export can be cancelled`);
     }
+    if (res.affected === 1) {
+      logger.info({ export: id, attempt: after.attempt, status: ExportStatus.CANCELLED, userId: user.id }, 'export cancelled');
+      countFinishedExport(ExportStatus.CANCELLED, formatOf(after.params));
+    }
     this.events.changed(id, user.id);
     return after;
   }
@@ -209,6 +215,7 @@ export class ExportService {
     if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, 'removed by the user');
     await this.ds.getRepository(DataExportEntity).delete({ id, userId: user.id });
     if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
+    logger.info({ export: id, attempt: row.attempt, status: 'REMOVED', userId: user.id }, 'export removed');
     this.events.changed(id, user.id);
     return row;
   }

@@ -71,7 +71,7 @@ export class ExportQueue {
    * lease ran out on its last allowed attempt is FAILED instead (reported through `onGaveUp`): an export
    * that brings down every worker that runs it must not go round the fleet forever.
    */
-  async claim(owner: string, leaseMs: number, onGaveUp: (id: string, userId: string) => void = () => undefined): Promise<Claim | null> {
+  async claim(owner: string, leaseMs: number, onGaveUp: (id: string, userId: string, attempt: number) => void = () => undefined): Promise<Claim | null> {
     for (let tries = 0; tries < 5; tries++) {
       const now = Date.now();
       const candidates = await this.repo()
@@ -85,7 +85,7 @@ export class ExportQueue {
       if (!candidates.length) return null;
       const [next] = ExportQueue.order(candidates, await this.userActivity(candidates.map((c) => c.userId), now));
       if (next.status === ExportStatus.GENERATING && next.attempt >= MAX_ATTEMPTS) {
-        if (await this.giveUp(next, now)) onGaveUp(next.id, next.userId);
+        if (await this.giveUp(next, now)) onGaveUp(next.id, next.userId, next.attempt);
         continue;
       }
       const res = await this.repo()

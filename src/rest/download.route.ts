@@ -5,6 +5,8 @@ import { Request, Response, Router } from 'express';
 import { ErrorCode, SluiceError } from '../errors';
 import { Services } from '../graphql/context';
 import { DataExportEntity } from '../entities/data-export.entity';
+import { countDownload } from '../observability/metrics';
+import { noteUser } from '../observability/request-log';
 import { requireUser } from './auth';
 import { sendError } from './http-error';
 
@@ -32,6 +34,7 @@ function contentDisposition(name: string): string {
 export function downloadRoute(services: Services): Router {
   const router = Router();
   router.all('/api/v3/data/exports/:id', async (req: Request, res: Response) => {
+    countDownload(res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       sendError(res, new SluiceError(ErrorCode.BAD_REQUEST, `${req.method} is not supported here: use GET or HEAD`));
@@ -44,6 +47,7 @@ export function downloadRoute(services: Services): Router {
         await services.downloadLinks.verify(id, req.query.token);
         row = await services.ds.getRepository(DataExportEntity).findOneBy({ id });
         if (!row) throw new SluiceError(ErrorCode.NOT_FOUND, `export ${id} not found`);
+        noteUser(req, row.userId);
       } else {
         row = await services.exports.get(await requireUser(req, services.users), id);
       }
