@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { seedEvents } from './catalog/seed';
 import { ConfigError, describeSettings, loadConfig } from './config';
-import { openDatabase } from './db/data-source';
+import { DatabaseStartError, openDatabase } from './db/data-source';
 import { Permission } from './entities/dataset-member.entity';
 import { SluiceError } from './errors';
 import { serve } from './main';
@@ -31,18 +31,33 @@ function required(values: Record<string, unknown>, name: string): string {
   return v;
 }
 
-function positiveInt(values: Record<string, unknown>, name: string, fallback?: number): number | undefined {
+function positiveInt(values: Record<string, unknown>, name: string, min = 1): number | undefined {
   const v = values[name];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number, not ${JSON.stringify(v)}`);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d+$/.test(v.trim()) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
+    throw new UsageError(`--${name} must be a whole number of at least ${min}, not ${JSON.stringify(v)}`);
+  }
   return Number(v);
 }
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
+/** Options that take a value: `--events -5` is read as the value -5 (for our own check), not as a flag. */
+const VALUE_OPTIONS = ['email', 'name', 'owner', 'dataset', 'permission', 'events', 'metrics', 'sources', 'start', 'interval'];
+
+function joinDashedValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith('--') ? argv[i].slice(2) : '';
+    if (VALUE_OPTIONS.includes(name) && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) out.push(`${argv[i]}=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
 async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: joinDashedValues(argv),
     allowPositionals: true,
     options: {
       help: { type: 'boolean', short: 'h' },
@@ -115,7 +130,7 @@ async function run(argv: string[]): Promise<void> {
           events: positiveInt(values, 'events') ?? (() => { throw new UsageError('--events is required'); })(),
           metrics: positiveInt(values, 'metrics'),
           sources: positiveInt(values, 'sources'),
-          startMs: positiveInt(values, 'start'),
+          startMs: positiveInt(values, 'start', 0),
           intervalMs: positiveInt(values, 'interval'),
         });
         print({ inserted });
@@ -128,7 +143,7 @@ async function run(argv: string[]): Promise<void> {
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {
-  const expected = err instanceof UsageError || err instanceof ConfigError || err instanceof SluiceError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
+  const expected = err instanceof UsageError || err instanceof ConfigError || err instanceof SluiceError || err instanceof DatabaseStartError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
   const message = (err as Error).message.split('\n')[0];
   process.stderr.write(`sluice: ${expected ? message : `failed: ${message}`}\n`);
   process.exit(1);

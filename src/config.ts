@@ -39,7 +39,15 @@ function flag(raw: string): boolean | undefined {
 }
 
 function databaseUrl(raw: string): string | undefined {
-  return /^(sqlite:.+|mysql:\/\/.+|mariadb:\/\/.+)$/.test(raw.trim()) ? raw.trim() : undefined;
+  const url = raw.trim();
+  if (/^sqlite:.+$/.test(url)) return url;
+  if (!/^(mysql|mariadb):\/\/.+/.test(url)) return undefined;
+  try {
+    // The database name is required: without it every statement fails with "No database selected".
+    return new URL(url.replace(/^mariadb:/, 'mysql:')).pathname.replace(/^\//, '') ? url : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function redisUrl(raw: string): string | undefined {
@@ -49,7 +57,7 @@ function redisUrl(raw: string): string | undefined {
 const SPECS = {
   port: { env: 'PORT', default: '4000', expects: 'a TCP port number (0-65535)', describe: 'HTTP port of the server', parse: integer(0, 65535) },
   databaseUrl: {
-    env: 'DATABASE_URL', default: 'sqlite:./data/sluice.sqlite', expects: 'sqlite:<file> or mysql://user:pass@host:port/db',
+    env: 'DATABASE_URL', default: 'sqlite:./data/sluice.sqlite', expects: 'sqlite:<file> or mysql://user:pass@host:port/<database> (the database name is required; the database must exist)',
     describe: 'the store: an embedded SQLite file, or MySQL/MariaDB', parse: databaseUrl,
   },
   exportsDir: { env: 'EXPORTS_DIR', default: './data/exports', expects: 'a directory path', describe: 'where finished exports are kept (shared by all workers and servers)', parse: (r: string) => (r.trim() ? r : undefined) },
@@ -58,7 +66,7 @@ const SPECS = {
   exportLeaseMs: { env: 'EXPORT_LEASE', default: '30s', expects: 'a duration such as 30s, 2m (at least 1s)', describe: 'how long a silent worker keeps an export before another takes it over', parse: (r: string) => { const v = parseDuration(r); return v !== undefined && v >= 1000 ? v : undefined; } },
   exportRetentionMs: { env: 'EXPORT_RETENTION', default: '7d', expects: 'a duration such as 7d, 12h', describe: 'how long a finished export is kept', parse: (r: string) => { const v = parseDuration(r); return v !== undefined && v > 0 ? v : undefined; } },
   downloadLinkTtlMs: { env: 'DOWNLOAD_LINK_TTL', default: '2m', expects: 'a duration such as 2m, 30s', describe: 'how long a download link stays valid', parse: (r: string) => { const v = parseDuration(r); return v !== undefined && v > 0 ? v : undefined; } },
-  ingestMaxBytes: { env: 'INGEST_MAX_BYTES', default: '10mb', expects: 'a size such as 10mb, 512kb', describe: 'largest ingest request body', parse: (r: string) => { const v = parseSize(r); return v !== undefined && v > 0 ? v : undefined; } },
+  ingestMaxBytes: { env: 'INGEST_MAX_BYTES', default: '16mb', expects: 'a size such as 16mb, 512kb', describe: 'largest ingest request body (Obelisk\'s limit)', parse: (r: string) => { const v = parseSize(r); return v !== undefined && v > 0 ? v : undefined; } },
   redisUrl: { env: 'REDIS_URL', default: '', expects: 'redis://host:port', describe: 'Redis for subscription events across processes (unset: through the database)', parse: redisUrl },
   demo: { env: 'SLUICE_DEMO', default: '1', expects: '1 or 0', describe: 'a fresh store gets the demo user and a demo dataset of 100 000 events', parse: flag },
   maxDataExports: { env: 'MAX_DATA_EXPORTS', default: '5', expects: 'a positive integer', describe: 'default per-user limit of exports queued or generating at once', parse: integer(1) },

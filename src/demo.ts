@@ -20,6 +20,7 @@ export async function ensureDemo(services: Services, port: number): Promise<void
   const mutation = JSON.stringify({
     query: `mutation { createStream(input: { dataRange: { datasets: "${dataset.id}" } }) { responseCode message item { id } } }`,
   });
+  const statusQuery = JSON.stringify({ query: 'query Status($id: String!) { me { export(id: $id) { status { status recordsProcessed message } } } }', variables: { id: '<id>' } });
   process.stdout.write(
     [
       '',
@@ -28,6 +29,8 @@ export async function ensureDemo(services: Services, port: number): Promise<void
       '',
       'Export the demo dataset (prints the export id):',
       `  curl -s ${base}/graphql -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '${mutation}'`,
+      'See where it stands (status COMPLETED means ready):',
+      `  curl -s ${base}/graphql -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '${statusQuery}'`,
       'Download it once COMPLETED (a second or two later):',
       `  curl -s --compressed -H 'Authorization: Bearer ${token}' ${base}/api/v3/data/exports/<id> -o demo.csv`,
       `Or open ${base}/ in a browser and paste the token.`,

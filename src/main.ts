@@ -1,11 +1,12 @@
 import { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from './config';
+import { DatabaseStartError } from './db/data-source';
 import { ensureDemo } from './demo';
 import { ExportWorker } from './exports/export-worker';
-import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
 import { markDraining } from './rest/health.route';
 import { startServer } from './server';
+import { startChangeBridge } from './startup';
 import { createServices } from './services';
 
 /**
@@ -19,9 +20,7 @@ export async function serve(): Promise<void> {
   const config = loadConfigOrExit();
   const services = await createServices(config);
   const worker = config.exportWorkers > 0 ? new ExportWorker(services.ds, config, services.exportEvents) : null;
-  const bridge = new ExportChangeBridge(services.ds, services.exportEvents, config.redisUrl);
-  await bridge.startPublishing();
-  await bridge.startReceiving();
+  const bridge = await startChangeBridge(services.ds, services.exportEvents, config.redisUrl, true);
   const server = await startServer(services);
   const port = (server.httpServer.address() as AddressInfo).port;
   logger.info({ port, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@'), worker: Boolean(worker) }, 'sluice listening');
@@ -62,7 +61,8 @@ export async function serve(): Promise<void> {
 
 if (require.main === module) {
   serve().catch((err) => {
-    process.stderr.write(`sluice: could not start: ${(err as Error).message}\n`);
+    if (err instanceof DatabaseStartError) process.stderr.write(`sluice: ${err.message}\n`);
+    else process.stderr.write(`sluice: could not start: ${(err as Error).message}\n`);
     process.exit(1);
   });
 }

@@ -3,10 +3,10 @@ import { loadConfigOrExit } from './config';
 import { openDatabase } from './db/data-source';
 import { ExportEvents } from './exports/export-events';
 import { ExportWorker } from './exports/export-worker';
-import { ExportChangeBridge } from './graphql/pubsub';
 import { logger } from './logger';
 import { readQueueFrom } from './observability/metrics';
 import { startMetricsServer } from './rest/metrics.route';
+import { startChangeBridge } from './startup';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
 const STOP_DEADLINE_MS = 8_000;
@@ -16,8 +16,7 @@ export async function runWorker(): Promise<void> {
   const config = loadConfigOrExit();
   const ds = await openDatabase(config.databaseUrl);
   const events = new ExportEvents();
-  const bridge = new ExportChangeBridge(ds, events, config.redisUrl);
-  await bridge.startPublishing();
+  const bridge = await startChangeBridge(ds, events, config.redisUrl, false);
   const worker = new ExportWorker(ds, config, events);
   readQueueFrom(ds);
   const metricsServer = config.metricsPort === null ? null : await startMetricsServer(config.metricsPort, config.metricsToken);

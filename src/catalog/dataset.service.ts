@@ -1,7 +1,10 @@
-import { DataSource, In } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 import { DatasetEntity, DatasetMemberEntity, DatasetMetricEntity } from '../entities';
 import { PERMISSION_RANK, Permission } from '../entities/dataset-member.entity';
 import { badRequest, ErrorCode, SluiceError } from '../errors';
+
+/** Metrics per upsert statement. */
+const METRIC_BATCH = 300;
 
 export function parseDatasetId(id: string): number | undefined {
   return /^\d{1,9}$/.test(id.trim()) ? Number(id.trim()) : undefined;
@@ -67,13 +70,23 @@ export class DatasetService {
 
   /** Records that these metrics received events, keeping the newest timestamp (ms); safe under concurrent ingests. */
   async touchMetrics(datasetId: number, lastUpdates: Map<string, number>): Promise<void> {
-    const mysql = this.ds.options.type !== 'better-sqlite3';
+    await DatasetService.touchMetricsWith(this.ds.manager, datasetId, lastUpdates);
+  }
+
+  /** touchMetrics inside a caller's transaction: batched upserts (one per metric stalled SQLite for seconds). */
+  static async touchMetricsWith(m: EntityManager, datasetId: number, lastUpdates: Map<string, number>, between?: () => Promise<unknown>): Promise<void> {
+    const mysql = m.connection.options.type !== 'better-sqlite3';
     const upsert = mysql
       ? 'ON DUPLICATE KEY UPDATE last_update = GREATEST(last_update, VALUES(last_update))'
       : 'ON CONFLICT (dataset_id, metric) DO UPDATE SET last_update = MAX(last_update, excluded.last_update)';
-    for (const [metric, lastUpdate] of lastUpdates) {
-      await this.ds.query(`INSERT INTO dataset_metric (dataset_id, metric, last_update) VALUES (?, ?, ?) ${upsert}`, [datasetId, metric, lastUpdate]);
+    const entries = [...lastUpdates.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    for (let i = 0; i < entries.length; i += METRIC_BATCH) {
+      const batch = entries.slice(i, i + METRIC_BATCH);
+      await m.query(
+        `INSERT INTO dataset_metric (dataset_id, metric, last_update) VALUES ${batch.map(() => '(?, ?, ?)').join(', ')} ${upsert}`,
+        batch.flatMap(([metric, lastUpdate]) => [datasetId, metric, lastUpdate]),
+      );
+      await between?.();
     }
   }
-
 }

@@ -1,5 +1,5 @@
 import { EntityManager } from 'typeorm';
-import { EventRow } from './events';
+import { EventRow, ROW } from '../events/event-schema';
 
 export const MICROS_PER_HOUR = 3_600_000_000;
 
@@ -13,14 +13,15 @@ export class HourlyCounts {
   }
 
   addRows(rows: EventRow[]): this {
-    for (const row of rows) this.add(row[2], row[1]);
+    for (const row of rows) this.add(row[ROW.metric], row[ROW.ts]);
     return this;
   }
 
-  /** Adds these counts to event_count (an upsert per bucket, in batches). */
-  async save(m: EntityManager, datasetId: number): Promise<void> {
+  /** Adds these counts to event_count (an upsert per bucket, in batches; `between` runs after each batch). */
+  async save(m: EntityManager, datasetId: number, between?: () => Promise<unknown>): Promise<void> {
     const mysql = m.connection.options.type !== 'better-sqlite3';
-    const entries = [...this.counts.entries()];
+    // Sorted, so concurrent ingests lock buckets in one order and do not deadlock each other.
+    const entries = [...this.counts.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
     for (let i = 0; i < entries.length; i += 300) {
       const batch = entries.slice(i, i + 300);
       const values = batch.map(() => '(?, ?, ?, ?)').join(', ');
@@ -30,6 +31,7 @@ export class HourlyCounts {
       });
       const upsert = mysql ? 'ON DUPLICATE KEY UPDATE n = n + VALUES(n)' : 'ON CONFLICT (dataset_id, hour, metric) DO UPDATE SET n = n + excluded.n';
       await m.query(`INSERT INTO event_count (dataset_id, metric, hour, n) VALUES ${values} ${upsert}`, params);
+      await between?.();
     }
   }
 }

@@ -1,40 +1,101 @@
-import { DataSource } from 'typeorm';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { DataSource, EntityManager } from 'typeorm';
 import { nowMicros } from '../clock';
 import { badRequest } from '../errors';
+import { EVENT_COLUMNS, EventRow, REPLACED_COLUMNS, ROW } from '../events/event-schema';
 import { DatasetService } from './dataset.service';
 import { HourlyCounts } from './event-counts';
-import { EVENT_COLUMNS, EventRow, eventToRow, InputPrecision } from './events';
+import { InputPrecision } from './events';
+import { IngestError, prepareIngest } from './ingest-body';
+import { IngestThread } from './ingest-threads';
 
 /** Rows per INSERT statement: well under SQLite's and MySQL's placeholder limits. */
 const INSERT_BATCH = 500;
+/** Bodies up to this size are checked right here: a thread hop would cost more than it saves. */
+const INLINE_BYTES = 64 * 1024;
+const DEADLOCK_RETRIES = 3;
+
+/** Serialises ingests within this process: on SQLite they share one connection and must not interleave. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.then(() => undefined, () => undefined);
+    return result;
+  }
+}
 
 export class EventService {
+  private readonly thread = new IngestThread();
+  private readonly sqliteWrites = new Mutex();
+  private readonly sqlite: boolean;
+
   constructor(
     private readonly ds: DataSource,
     private readonly datasets: DatasetService,
-  ) {}
+  ) {
+    this.sqlite = ds.options.type === 'better-sqlite3';
+  }
 
-  /** All or nothing: every event is checked before anything is written, then all go in one transaction. */
-  async ingest(datasetId: number, body: unknown, precision: InputPrecision): Promise<number> {
-    if (!Array.isArray(body)) throw badRequest('the body must be a JSON array of events');
+  /**
+   * All or nothing: every event is checked before anything is written, then all go in one transaction.
+   * An event whose identity is stored already replaces it (last write wins); the hourly counts grow only
+   * by the events that are new.
+   */
+  async ingest(datasetId: number, body: Buffer, precision: InputPrecision): Promise<number> {
     const received = nowMicros();
-    const rows = body.map((raw, index) => {
-      try {
-        return eventToRow(raw, datasetId, precision, received);
-      } catch (err) {
-        throw badRequest(`event ${index}: ${(err as Error).message}`);
-      }
-    });
-    await this.ds.transaction(async (m) => {
-      for (let i = 0; i < rows.length; i += INSERT_BATCH) {
-        const batch = rows.slice(i, i + INSERT_BATCH);
-        await m.query(insertSql(batch.length), batch.flat());
-      }
-      await new HourlyCounts().addRows(rows).save(m, datasetId);
-    });
-    await this.datasets.touchMetrics(datasetId, lastUpdates(rows));
+    let rows: EventRow[];
+    try {
+      rows = body.length <= INLINE_BYTES ? prepareIngest(body, datasetId, precision, received) : await this.thread.prepare(body, datasetId, precision, received);
+    } catch (err) {
+      if (err instanceof IngestError) throw badRequest(err.message);
+      throw err;
+    }
+    if (this.sqlite) await this.sqliteWrites.run(() => this.ds.transaction((m) => writeRows(m, datasetId, rows, true)));
+    else await withDeadlockRetry(() => this.ds.transaction((m) => writeRows(m, datasetId, rows, false)));
     return rows.length;
   }
+
+  close(): Promise<void> {
+    return this.thread.close();
+  }
+}
+
+async function withDeadlockRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (err as { code?: string }).code;
+      if (attempt >= DEADLOCK_RETRIES || (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT')) throw err;
+    }
+  }
+}
+
+/**
+ * Writes checked rows in batches. On SQLite each batch runs synchronously on the server's thread, so
+ * the loop gets a turn between batches to answer other requests.
+ */
+async function writeRows(m: EntityManager, datasetId: number, rows: EventRow[], sqlite: boolean): Promise<void> {
+  const counts = new HourlyCounts();
+  for (let i = 0; i < rows.length; i += INSERT_BATCH) {
+    const batch = rows.slice(i, i + INSERT_BATCH);
+    const stored = await storedIdentities(m, batch);
+    for (const row of batch) if (!stored.has(row[ROW.identity].toString('hex'))) counts.add(row[ROW.metric], row[ROW.ts]);
+    await m.query(upsertSql(batch.length, sqlite), batch.flat());
+    if (sqlite) await nextTurn();
+  }
+  await counts.save(m, datasetId, sqlite ? nextTurn : undefined);
+  await DatasetService.touchMetricsWith(m, datasetId, lastUpdates(rows), sqlite ? nextTurn : undefined);
+}
+
+/** Which of the batch's identities are stored already: those rows replace, they do not add. */
+async function storedIdentities(m: EntityManager, batch: EventRow[]): Promise<Set<string>> {
+  const found: { identity: Buffer }[] = await m.query(
+    `SELECT identity FROM event WHERE identity IN (${batch.map(() => '?').join(',')})`,
+    batch.map((r) => r[ROW.identity]),
+  );
+  return new Set(found.map((r) => Buffer.from(r.identity).toString('hex')));
 }
 
 export function insertSql(rowCount: number): string {
@@ -42,12 +103,20 @@ export function insertSql(rowCount: number): string {
   return `INSERT INTO event (${EVENT_COLUMNS.join(',')}) VALUES ${Array(rowCount).fill(one).join(',')}`;
 }
 
+/** INSERT that replaces the stored event of the same identity (its id, so its place in exports, stays). */
+export function upsertSql(rowCount: number, sqlite: boolean): string {
+  const replace = sqlite
+    ? `ON CONFLICT (identity) DO UPDATE SET ${REPLACED_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ')}`
+    : `ON DUPLICATE KEY UPDATE ${REPLACED_COLUMNS.map((c) => `${c} = VALUES(${c})`).join(', ')}`;
+  return `${insertSql(rowCount)} ${replace}`;
+}
+
 /** Newest timestamp (ms) per metric among the rows. */
 export function lastUpdates(rows: EventRow[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const row of rows) {
-    const ms = Math.floor(row[1] / 1000);
-    if ((out.get(row[2]) ?? -Infinity) < ms) out.set(row[2], ms);
+    const ms = Math.floor(row[ROW.ts] / 1000);
+    if ((out.get(row[ROW.metric]) ?? -Infinity) < ms) out.set(row[ROW.metric], ms);
   }
   return out;
 }

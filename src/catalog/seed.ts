@@ -4,10 +4,12 @@ import { DataSource } from 'typeorm';
 import { nowMicros } from '../clock';
 import { mysqlConnectionOptions } from '../db/connection';
 import { encodeGeohash } from '../exports/geohash';
+import { EVENT_COLUMNS, EventRow, ROW } from '../events/event-schema';
+import { eventIdentity } from '../events/identity';
 import { DatasetService } from './dataset.service';
-import { HourlyCounts } from './event-counts';
-import { EVENT_COLUMNS, EventRow, valueText } from './events';
-import { insertSql, lastUpdates } from './event.service';
+import { HourlyCounts, MICROS_PER_HOUR } from './event-counts';
+import { valueText } from './events';
+import { lastUpdates, upsertSql } from './event.service';
 
 /** The seed's first timestamp (µs): fixed once per seed call, so rows and counts agree. */
 function seedStart(opts: SeedOptions): number {
@@ -42,7 +44,7 @@ const METRIC_KINDS = [
   { name: 'temperature', type: 'number' },
   { name: 'humidity', type: 'number' },
   { name: 'status', type: 'string' },
-  { name: 'door_open', type: 'boolean' },
+  { name: 'door_open', type: 'bool' },
   { name: 'reading', type: 'json' },
   { name: 'pressure', type: 'number' },
   { name: 'note', type: 'string' },
@@ -79,27 +81,39 @@ export function* syntheticRows(opts: SeedOptions, from: number, count: number): 
     if (rand() < 0.01) value = null;
     else if (kind.type === 'number') value = Math.round((20 + (rand() - 0.5) * 10) * 100) / 100;
     else if (kind.type === 'string') value = STATUSES[Math.floor(rand() * STATUSES.length)];
-    else if (kind.type === 'boolean') value = rand() < 0.5;
+    else if (kind.type === 'bool') value = rand() < 0.5;
     else value = { battery: Math.round(rand() * 100), ok: rand() < 0.9 };
     const lat = 48.85 + (s % 10) * 0.01;
     const lng = 2.35 + Math.floor(s / 10) * 0.01;
     const tags = JSON.stringify([TAGS[s % TAGS.length], TAGS[(s + 3) % TAGS.length]]);
+    const ts = start + i * interval;
+    const source = `sensor-${String(s).padStart(3, '0')}`;
+    const producerUser = `user-${s % 3}`;
+    const producerClient = `client-${s}`;
     yield [
-      opts.datasetId, start + i * interval, metric, typeof value === 'number' ? value : typeof value === 'boolean' ? Number(value) : null,
-      valueText(value), `sensor-${String(s).padStart(3, '0')}`, tags, lat, lng, encodeGeohash(lat, lng), 35 + s,
-      `user-${s % 3}`, `client-${s}`, received,
+      opts.datasetId, ts, metric, typeof value === 'number' ? value : typeof value === 'boolean' ? Number(value) : null,
+      valueText(value), source, tags, lat, lng, encodeGeohash(lat, lng), 35 + s,
+      producerUser, producerClient, received, eventIdentity(opts.datasetId, ts, metric, source, producerUser, producerClient),
     ];
   }
 }
 
 const LOAD_CHUNK = 100_000;
 
-/** Bulk-loads synthetic events: large multi-row statements, several in flight on MySQL. */
+/**
+ * Bulk-loads synthetic events. Seeding keeps ingest's rule: an event whose identity is stored replaces
+ * it. When the dataset already holds events in the seeded time range, the hourly counts of that range
+ * are counted again from the events afterwards, since some seeded events may have replaced others.
+ */
 export async function seedEvents(ds: DataSource, databaseUrl: string, opts: SeedOptions): Promise<number> {
-  if (ds.options.type === 'better-sqlite3') {
+  const sqlite = ds.options.type === 'better-sqlite3';
+  const first = seedStart(opts);
+  const last = first + (opts.events - 1) * (opts.intervalMs ?? 100) * 1000;
+  const overlaps = (await ds.query('SELECT 1 AS x FROM event WHERE dataset_id = ? AND ts >= ? AND ts <= ? LIMIT 1', [opts.datasetId, first, last])).length > 0;
+  if (sqlite) {
     // better-sqlite3 is synchronous: one transaction of prepared inserts is the fastest path there is.
     const db = (ds.driver as unknown as { databaseConnection: import('better-sqlite3').Database }).databaseConnection;
-    const stmt = db.prepare(insertSql(1));
+    const stmt = db.prepare(upsertSql(1, true));
     const insertMany = db.transaction((from: number, count: number) => {
       for (const row of syntheticRows(opts, from, count)) stmt.run(row);
     });
@@ -107,20 +121,38 @@ export async function seedEvents(ds: DataSource, databaseUrl: string, opts: Seed
   } else {
     await loadDataInfile(databaseUrl, opts);
   }
-  const counts = new HourlyCounts();
-  for (const [metric, ts] of syntheticKeys(opts)) counts.add(metric, ts);
-  await counts.save(ds.manager, opts.datasetId);
+  if (overlaps) await recountHours(ds, opts.datasetId, first, last);
+  else {
+    const counts = new HourlyCounts();
+    for (const [metric, ts] of syntheticKeys(opts)) counts.add(metric, ts);
+    await counts.save(ds.manager, opts.datasetId);
+  }
   // Metrics cycle with the row index, so the last rows name every metric at its newest timestamp.
   const tail = Math.min(opts.events, Math.max(opts.metrics ?? 5, METRIC_KINDS.length));
-  const last = [...syntheticRows(opts, opts.events - tail, tail)];
-  await new DatasetService(ds).touchMetrics(opts.datasetId, lastUpdates(last));
+  const newest = [...syntheticRows(opts, opts.events - tail, tail)];
+  await new DatasetService(ds).touchMetrics(opts.datasetId, lastUpdates(newest));
   return opts.events;
 }
 
-/** LOAD DATA's text format: tab-separated, \\N for NULL, backslash escapes. */
-function tsvCell(v: string | number | null): string {
+/** event_count of the hours from `fromTs` to `toTs` (µs) counted again from the events themselves. */
+async function recountHours(ds: DataSource, datasetId: number, fromTs: number, toTs: number): Promise<void> {
+  const firstHour = Math.floor(fromTs / MICROS_PER_HOUR);
+  const lastHour = Math.floor(toTs / MICROS_PER_HOUR);
+  const hour = ds.options.type === 'better-sqlite3' ? 'ts / 3600000000' : 'ts DIV 3600000000';
+  await ds.transaction(async (m) => {
+    await m.query('DELETE FROM event_count WHERE dataset_id = ? AND hour >= ? AND hour <= ?', [datasetId, firstHour, lastHour]);
+    await m.query(
+      `INSERT INTO event_count (dataset_id, metric, hour, n) SELECT dataset_id, metric, ${hour}, COUNT(*) FROM event WHERE dataset_id = ? AND ts >= ? AND ts < ? GROUP BY dataset_id, metric, ${hour}`,
+      [datasetId, firstHour * MICROS_PER_HOUR, (lastHour + 1) * MICROS_PER_HOUR],
+    );
+  });
+}
+
+/** LOAD DATA's text format: tab-separated, \\N for NULL, backslash escapes; the identity in hex. */
+function tsvCell(v: string | number | null | Buffer): string {
   if (v === null) return '\\N';
   if (typeof v === 'number') return String(v);
+  if (Buffer.isBuffer(v)) return v.toString('hex');
   return v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
 
@@ -138,7 +170,9 @@ async function loadDataInfile(databaseUrl: string, opts: SeedOptions): Promise<v
       while (next < opts.events) {
         range = { from: next, count: Math.min(LOAD_CHUNK, opts.events - next) };
         next += range.count;
-        await conn.query(`LOAD DATA LOCAL INFILE 'seed.tsv' INTO TABLE event CHARACTER SET utf8mb4 (${EVENT_COLUMNS.join(',')})`);
+        // REPLACE: an event whose identity is stored already replaces it, as on ingest.
+        const columns = EVENT_COLUMNS.map((c) => (c === 'identity' ? '@identity' : c)).join(',');
+        await conn.query(`LOAD DATA LOCAL INFILE 'seed.tsv' REPLACE INTO TABLE event CHARACTER SET utf8mb4 (${columns}) SET identity = UNHEX(@identity)`);
       }
     } finally {
       await conn.end();

@@ -6,15 +6,20 @@ import { ENTITIES } from '../entities';
 import { dialectOf, mysqlConnectionOptions, sqliteFile } from './connection';
 import { Initial1763900000000 } from './migrations/1763900000000-initial';
 import { EventCounts1763900000001 } from './migrations/1763900000001-event-counts';
+import { EventIdentity1764000000000 } from './migrations/1764000000000-event-identity';
 
 export { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from './connection';
 
-export const MIGRATIONS = [Initial1763900000000, EventCounts1763900000001];
+export const MIGRATIONS = [Initial1763900000000, EventCounts1763900000001, EventIdentity1764000000000];
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
   if (dialectOf(databaseUrl) === 'sqlite') {
     const file = sqliteFile(databaseUrl);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (!fs.existsSync(path.dirname(file))) {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      // Said, not silent: a mistyped path would otherwise quietly start an empty store somewhere else.
+      process.stderr.write(`sluice: DATABASE_URL: created the directory ${path.dirname(file)} for the SQLite file\n`);
+    }
     return {
       type: 'better-sqlite3',
       database: file,
@@ -53,7 +58,11 @@ export function createDataSource(databaseUrl: string): DataSource {
  */
 export async function openDatabase(databaseUrl: string): Promise<DataSource> {
   const ds = createDataSource(databaseUrl);
-  await ds.initialize();
+  try {
+    await ds.initialize();
+  } catch (err) {
+    throw new DatabaseStartError(describeConnectError(err, databaseUrl));
+  }
   if (ds.options.type === 'better-sqlite3') {
     await ds.runMigrations({ transaction: 'each' });
     return ds;
@@ -72,4 +81,30 @@ export async function openDatabase(databaseUrl: string): Promise<DataSource> {
     await runner.release();
   }
   return ds;
+}
+
+/** The store could not be opened; the message names DATABASE_URL and what to do, in one line. */
+export class DatabaseStartError extends Error {}
+
+/** A connection failure in words that name the setting, instead of the driver's jargon. */
+export function describeConnectError(err: unknown, databaseUrl: string): string {
+  const e = err as { code?: string; message?: string };
+  const shown = databaseUrl.replace(/\/\/[^@/]*@/, '//***@');
+  if (dialectOf(databaseUrl) === 'sqlite') return `DATABASE_URL=${shown}: cannot open the SQLite file (${e.code ?? e.message})`;
+  const { host, port, database, user } = mysqlConnectionOptions(databaseUrl);
+  switch (e.code) {
+    case 'ER_BAD_DB_ERROR':
+      return `DATABASE_URL=${shown}: the database "${database}" does not exist on ${host}:${port}; create it first: CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`;
+    case 'ER_ACCESS_DENIED_ERROR':
+    case 'ER_DBACCESS_DENIED_ERROR':
+      return `DATABASE_URL=${shown}: MySQL refused user "${user}" (${e.code}); check the user name, password and grants`;
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+      return `DATABASE_URL=${shown}: cannot reach MySQL at ${host}:${port} (${e.code}); is the server running?`;
+    default:
+      return `DATABASE_URL=${shown}: cannot connect (${e.code ?? 'error'}: ${(e.message ?? String(err)).split('\n')[0]})`;
+  }
 }

@@ -4,10 +4,12 @@ import { bigintNumber } from './columns';
 /**
  * One time-series event. Timestamps are epoch microseconds. `valueText` holds the value exactly as the
  * CSV writes it (numbers in shortest round-trip form, compact JSON), so exporting never re-formats it;
- * `valueNum` holds numbers (and booleans as 1/0) for numeric filters.
+ * `valueNum` holds numbers (and booleans as 1/0) for numeric filters. An ingest of an event whose
+ * identity is stored replaces the stored one in place.
  */
 @Entity('event')
 @Index('idx_event_dataset_ts', ['datasetId', 'ts', 'id'])
+@Index('uq_event_identity', ['identity'], { unique: true })
 export class EventEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: number;
@@ -53,4 +55,8 @@ export class EventEntity {
 
   @Column({ name: 'ts_received', type: 'bigint', transformer: bigintNumber })
   tsReceived: number;
+
+  /** Hash of the event's identity (timestamp, dataset, metric, source, producer): see events/identity.ts. */
+  @Column({ type: 'binary', length: 16 })
+  identity: Buffer;
 }

@@ -1,26 +1,10 @@
 import { stringify } from 'csv-stringify/sync';
-import { EventFieldName, ExportParams, Precision } from './params';
-
-/** The event columns each CSV field is made from, in SELECT order. */
-const FIELD_COLUMNS: Record<EventFieldName, string[]> = {
-  timestamp: ['ts'],
-  dataset: ['dataset_id'],
-  metric: ['metric'],
-  producer: ['producer_user_id', 'producer_client_id'],
-  source: ['source'],
-  value: ['value_text'],
-  tags: ['tags'],
-  location: ['lat', 'lng'],
-  geohash: ['geohash'],
-  elevation: ['elevation'],
-  tsReceived: ['ts_received'],
-};
+import { FIELD_COLUMNS, FRACTION_DIGITS, MICROS_PER } from '../events/event-schema';
+import { ExportParams, Precision } from './params';
 
 type Row = unknown[];
 type Cell = (row: Row) => string;
 
-const DIVISOR: Record<Precision, number> = { SECONDS: 1_000_000, MILLISECONDS: 1000, MICROSECONDS: 1 };
-const FRACTION_DIGITS: Record<Precision, number> = { SECONDS: 0, MILLISECONDS: 3, MICROSECONDS: 6 };
 
 function text(v: unknown): string {
   return v === null || v === undefined ? '' : String(v);
@@ -106,7 +90,7 @@ export function csvWriter(params: ExportParams): CsvWriter {
       const iso = isoFormatter(params.timestampPrecision, params.timeZone);
       return (r) => (r[i] === null ? '' : iso(Number(r[i])));
     }
-    const divisor = DIVISOR[params.timestampPrecision];
+    const divisor = MICROS_PER[params.timestampPrecision];
     return divisor === 1 ? (r) => text(r[i]) : (r) => (r[i] === null ? '' : String(Math.floor(Number(r[i]) / divisor)));
   };
   const plain = (column: string): Cell => {
@@ -116,9 +100,9 @@ export function csvWriter(params: ExportParams): CsvWriter {
   const cells: Cell[] = params.fields.map((field) => {
     switch (field) {
       case 'timestamp':
-        return timeCell('ts');
+        return timeCell(FIELD_COLUMNS.timestamp[0]);
       case 'tsReceived':
-        return timeCell('ts_received');
+        return timeCell(FIELD_COLUMNS.tsReceived[0]);
       case 'producer': {
         const [u, c] = FIELD_COLUMNS.producer.map(indexOf);
         return (r) => (r[u] === null && r[c] === null ? '' : JSON.stringify({ userId: r[u], clientId: r[c] }));
@@ -128,7 +112,7 @@ export function csvWriter(params: ExportParams): CsvWriter {
         return (r) => (r[lat] === null || r[lng] === null ? '' : JSON.stringify({ lat: Number(r[lat]), lng: Number(r[lng]) }));
       }
       case 'elevation': {
-        const i = indexOf('elevation');
+        const i = indexOf(FIELD_COLUMNS.elevation[0]);
         return (r) => (r[i] === null ? '' : String(Number(r[i])));
       }
       default:

@@ -1,4 +1,5 @@
 import { Dialect } from '../db/connection';
+import { canonicalSelector } from '../events/event-schema';
 import { compileFilter } from './filter';
 import { ExportParams } from './params';
 
@@ -35,8 +36,10 @@ export function datasetCondition(params: ExportParams): SqlPart {
 /** The metric selectors (`name::type`, `*::type`) as one condition, or null for every metric. */
 export function metricCondition(params: ExportParams): SqlPart | null {
   if (!params.metrics?.length) return null;
-  const exact = params.metrics.filter((m) => !m.startsWith('*::'));
-  const suffixes = params.metrics.filter((m) => m.startsWith('*::')).map((m) => m.slice(1));
+  // Stored under the type's own name (`boolean` -> `bool`), also for exports queued before the rename.
+  const selectors = [...new Set(params.metrics.map((m) => canonicalSelector(m) ?? m))];
+  const exact = selectors.filter((m) => !m.startsWith('*::'));
+  const suffixes = selectors.filter((m) => m.startsWith('*::')).map((m) => m.slice(1));
   const any: string[] = [];
   const args: unknown[] = [];
   if (exact.length) {
@@ -51,11 +54,16 @@ export function metricCondition(params: ExportParams): SqlPart | null {
   return { sql: `(${any.join(' OR ')})`, params: args };
 }
 
-/** The WHERE of an export over [fromMicros, toMicros), with or without its filter expression. */
+/**
+ * The WHERE of an export over [fromMicros, toMicros), with or without its filter expression. It holds the
+ * snapshot rule: only events received up to the request (`tsReceived <= requestedOn`), whenever the
+ * export runs; an event replaced after the request has its new tsReceived and is left out.
+ */
 export function exportWhere(params: ExportParams, dialect: Dialect, range = { from: toMicros(params.from), to: toMicros(params.to) }, withFilter = true): SqlPart {
   const parts: SqlPart[] = [datasetCondition(params)];
   if (range.from !== null) parts.push({ sql: 'ts >= ?', params: [range.from] });
   if (range.to !== null) parts.push({ sql: 'ts < ?', params: [range.to] });
+  if (params.receivedUntil !== undefined) parts.push({ sql: 'ts_received <= ?', params: [params.receivedUntil] });
   const metrics = metricCondition(params);
   if (metrics) parts.push(metrics);
   if (withFilter) {

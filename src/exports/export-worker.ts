@@ -8,7 +8,10 @@ import { Config } from '../config';
 import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
 import { logger } from '../logger';
 import { countFinishedExport, formatOf } from '../observability/metrics';
+import { dialectOf } from '../db/connection';
+import { ExportEstimator } from './estimate';
 import { ExportEvents } from './export-events';
+import { recordCap } from './export-query';
 import { RunnerJob, RunnerMessage } from './export-runner';
 import { exportFileName, tmpFileName, tmpFilePrefix } from './files';
 import { ExportParams } from './params';
@@ -47,6 +50,7 @@ interface Running {
 export class ExportWorker {
   readonly owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
   private readonly queue: ExportQueue;
+  private readonly estimator: ExportEstimator;
   private readonly running = new Map<string, Running>();
   private pollTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
@@ -61,7 +65,14 @@ export class ExportWorker {
     private readonly events: ExportEvents,
   ) {
     this.queue = new ExportQueue(ds);
+    this.estimator = new ExportEstimator(ds, dialectOf(config.databaseUrl));
   }
+
+  /** The record estimate of a stored export's parameters, for a claim that finds none yet. */
+  private readonly estimate = async (stored: string): Promise<number> => {
+    const params = JSON.parse(stored) as ExportParams;
+    return Math.min((await this.estimator.count(params)).records, recordCap(params).cap);
+  };
 
   start(): void {
     fs.mkdirSync(this.config.exportsDir, { recursive: true });
@@ -118,7 +129,7 @@ export class ExportWorker {
           logger.warn({ export: id, attempt, status: ExportStatus.FAILED }, `export failed: out of attempts (${MAX_ATTEMPTS})`);
           void this.formatOfExport(id).then((format) => countFinishedExport(ExportStatus.FAILED, format));
           this.events.changed(id, userId);
-        });
+        }, this.estimate);
         if (!claim) {
           await this.watchLeases();
           break;

@@ -16,6 +16,7 @@ import { ExportEvents } from './export-events';
 import { ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
+import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
@@ -40,7 +41,6 @@ export interface UsageLimits {
 }
 
 const ACTIVE = [ExportStatus.QUEUING, ExportStatus.GENERATING];
-const METRIC_SELECTOR = /^([^:\s][^:]*|\*)::(number|string|boolean|json)$/;
 
 /** Serialises the check-then-insert of the export limit within this process (SQLite has no row locks). */
 class Mutex {
@@ -88,10 +88,11 @@ export class ExportService {
       const dataset = await this.datasets.requireAccess(id, user.id, Permission.READ);
       if (!datasetIds.includes(dataset.id)) datasetIds.push(dataset.id);
     }
-    const metrics = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null);
-    for (const m of metrics) {
-      if (!METRIC_SELECTOR.test(m)) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type number, string, boolean or json`);
-    }
+    const metrics = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null).map((m) => {
+      const canonical = canonicalSelector(m);
+      if (!canonical) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type ${METRIC_TYPES_TEXT}`);
+      return canonical;
+    });
     if (req.from != null && req.to != null && req.from >= req.to) {
       throw badRequest(`from (${req.from}) must be before to (${req.to}): from is inclusive, to exclusive`);
     }
@@ -139,6 +140,8 @@ export class ExportService {
           throw new SluiceError(ErrorCode.LIMIT_REACHED, `you already have ${active} exports queued or generating; the limit is ${limits.maxDataExports} (maxDataExports). Wait for one to finish or cancel one.`);
         }
         const now = Date.now();
+        // The snapshot: events received after this request are not in the export (ingest stamps ms * 1000).
+        params.receivedUntil = now * 1000;
         const row = Object.assign(new DataExportEntity(), {
           id: crypto.randomUUID(), userId: user.id, name: req.name ?? null, params: JSON.stringify(params), status: ExportStatus.QUEUING,
           recordsEstimate: 0, recordsProcessed: 0, requestedOn: now, startedOn: null, completedOn: null, expiresOn: null, message: null,

@@ -8,8 +8,9 @@
  *   location operator; only `_exists: false` selects it. `_not` is plain negation, so
  *   `{"_not": {"source": {"_eq": "a"}}}` also selects events without a source.
  * - `value` is typed by the metric's `::type` suffix: a number operand matches `::number` metrics, a string
- *   `::string`, a boolean `::boolean`. `value->a->b` walks object keys of `::json` values and compares only
- *   a JSON value of the operand's type there (`_exists` there means present and not JSON null).
+ *   `::string`, a boolean `::bool`. `value->a->b` walks object keys of `::json` values and compares only
+ *   a JSON value of the operand's type there (`_exists` there means present and not JSON null); `value->N`
+ *   is also element N of a `::number[]` value. A `metric` operand may name the type `boolean` for `bool`.
  * - Strings compare exactly (case and trailing spaces count) and order by code point.
  * - `timestamp` and `tsReceived` operands are epoch milliseconds (fractions allowed) against µs columns.
  * - `_regex` is JavaScript syntax with the `u` and `s` flags (`.` matches newlines too), run on SQLite
@@ -18,6 +19,7 @@
  *   PCRE2 does not know (variable length).
  */
 import type { Database } from 'better-sqlite3';
+import { canonicalSelector } from '../events/event-schema';
 
 export type Dialect = 'sqlite' | 'mysql';
 
@@ -123,7 +125,7 @@ const COLUMNS = new Map<string, ColumnField>([
 const WHOLE_FIELDS = ['value', 'tags', 'location', 'producer'] as const;
 const KNOWN_FIELDS =
   'timestamp, dataset, metric, producer, source, value, tags, location, geohash, elevation, tsReceived, ' +
-  'producer->userId, producer->clientId, location->lat, location->lng, value->key->…';
+  'producer->userId, producer->clientId, location->lat, location->lng, value->key->…, value->N';
 
 const CMP: Record<string, CmpOp> = { _eq: '=', _neq: '<>', _gt: '>', _gte: '>=', _lt: '<', _lte: '<=' };
 const SCALAR_OPS = ['_eq', '_neq', '_gt', '_gte', '_lt', '_lte', '_in', '_exists'];
@@ -302,7 +304,8 @@ function operand(target: Target, v: unknown, where: string, opts: FilterOptions)
       return { kind: 'number', v: f.ms ? msToMicros(v) : v };
     }
     if (typeof v !== 'string') fail(`${where} expects a string, got ${show(v)}`);
-    return { kind: 'string', v };
+    // `boolean` is another name for `bool` wherever a metric is named.
+    return { kind: 'string', v: f.column === 'metric' && v.endsWith('::boolean') ? (canonicalSelector(v) ?? v) : v };
   }
   if (typeof v === 'string') return { kind: 'string', v };
   if (isNumber(v)) return { kind: 'number', v };
@@ -457,9 +460,19 @@ function join(frags: Frag[], separator: string): Frag {
 }
 
 /** A JSON value to look into. json_valid as well: one malformed row must not make the whole query fail. */
-function isJson(d: Dialect): Frag {
-  return sql`${metricIs(d, 'json')} AND ${raw(d === 'sqlite' ? 'json_valid(value_text)' : 'JSON_VALID(value_text)')}`;
+function isJson(d: Dialect, keys: string[]): Frag {
+  const valid = raw(d === 'sqlite' ? 'json_valid(value_text)' : 'JSON_VALID(value_text)');
+  if (arrayIndex(keys) === null) return sql`${metricIs(d, 'json')} AND ${valid}`;
+  return sql`(${metricIs(d, 'json')} OR ${metricIs(d, 'number[]')}) AND ${valid}`;
 }
+
+/** `value->N`: N is also an element of a `number[]` value. */
+function arrayIndex(keys: string[]): number | null {
+  return keys.length === 1 && /^\d{1,3}$/.test(keys[0]) ? Number(keys[0]) : null;
+}
+
+/** Metric type a value operand of this kind compares with. */
+const TYPE_OF_KIND: Record<Kind, string> = { number: 'number', string: 'string', boolean: 'bool' };
 
 function metricIs(d: Dialect, type: string): Frag {
   const suffix = `::${type}`; // a constant of ours, not user input
@@ -476,10 +489,10 @@ function view(target: Target, kind: Kind, d: Dialect): View {
   if (target.t === 'column') return { expr: raw(target.f.column), wrap: (p) => p };
   if (target.t === 'value') {
     const expr = raw(kind === 'string' ? 'value_text' : 'value_num');
-    return { expr, wrap: (p) => sql`(${metricIs(d, kind)} AND ${p})` };
+    return { expr, wrap: (p) => sql`(${metricIs(d, TYPE_OF_KIND[kind])} AND ${p})` };
   }
   if (target.t !== 'json') throw new Error(`no scalar view of ${target.t}`); // parse never builds this
-  const path = jsonPath(target.keys);
+  const path = jsonPath(target.keys, d);
   let typeOk: Frag;
   let expr: Frag;
   if (d === 'sqlite') {
@@ -498,11 +511,15 @@ function view(target: Target, kind: Kind, d: Dialect): View {
   }
   // CASE, not AND: only CASE promises the JSON functions never see a non-JSON value_text (SQLite and
   // MySQL 8 raise errors on those), whatever order the planner picks.
-  return { expr, wrap: (p) => sql`CASE WHEN ${isJson(d)} THEN (${typeOk} AND ${p}) ELSE 0 END` };
+  return { expr, wrap: (p) => sql`CASE WHEN ${isJson(d, target.keys)} THEN (${typeOk} AND ${p}) ELSE 0 END` };
 }
 
-function jsonPath(keys: string[]): string {
-  return '$' + keys.map((k) => `."${k}"`).join('');
+/** The JSON path of the keys; for `value->N` it depends on the row's type (array element or object key). */
+function jsonPath(keys: string[], d: Dialect): Frag {
+  const objectPath = '$' + keys.map((k) => `."${k}"`).join('');
+  const index = arrayIndex(keys);
+  if (index === null) return sql`${objectPath}`;
+  return sql`(CASE WHEN ${metricIs(d, 'number[]')} THEN ${`$[${index}]`} ELSE ${objectPath} END)`;
 }
 
 /** MySQL's utf8mb4_bin pads with spaces ('a' = 'a '); comparing bytes keeps strings exact and code-point ordered. */
@@ -587,9 +604,9 @@ function existsSql(target: Target, want: boolean, d: Dialect): Frag {
       present = raw('producer_user_id IS NOT NULL OR producer_client_id IS NOT NULL');
       break;
     case 'json': {
-      const path = jsonPath(target.keys);
+      const path = jsonPath(target.keys, d);
       const notNull = d === 'sqlite' ? sql`json_type(value_text, ${path}) <> 'null'` : sql`JSON_TYPE(JSON_EXTRACT(value_text, ${path})) <> 'NULL'`;
-      present = sql`CASE WHEN ${isJson(d)} THEN ${notNull} ELSE 0 END`;
+      present = sql`CASE WHEN ${isJson(d, target.keys)} THEN ${notNull} ELSE 0 END`;
       break;
     }
   }
@@ -636,12 +653,18 @@ export function evaluateFilter(filter: unknown, event: PlainEvent, opts: FilterO
 function read(target: Target, kind: Kind, e: PlainEvent): number | string | undefined {
   let v: unknown;
   if (target.t === 'column') v = target.f.get(e);
-  else if (target.t === 'value') v = e.metric.endsWith(`::${kind}`) ? e.value : undefined;
-  else if (target.t === 'json') v = e.metric.endsWith('::json') ? walk(e.value, target.keys) : undefined;
+  else if (target.t === 'value') v = e.metric.endsWith(`::${TYPE_OF_KIND[kind]}`) ? e.value : undefined;
+  else if (target.t === 'json') v = jsonAt(e, target.keys);
   if (typeof v === 'boolean') return kind === 'boolean' ? (v ? 1 : 0) : undefined;
   if (typeof v === 'number') return kind === 'number' ? v : undefined;
   if (typeof v === 'string') return kind === 'string' ? v : undefined;
   return undefined;
+}
+
+function jsonAt(e: PlainEvent, keys: string[]): unknown {
+  if (e.metric.endsWith('::json')) return walk(e.value, keys);
+  const index = arrayIndex(keys);
+  return index !== null && e.metric.endsWith('::number[]') && Array.isArray(e.value) ? e.value[index] : undefined;
 }
 
 function walk(value: unknown, keys: string[]): unknown {
@@ -666,7 +689,7 @@ function present(target: Target, e: PlainEvent): boolean {
     case 'value':
       return e.value != null;
     case 'json':
-      return e.metric.endsWith('::json') && walk(e.value, target.keys) != null;
+      return jsonAt(e, target.keys) != null;
     case 'tags':
       return e.tags != null;
     case 'location':

@@ -1,9 +1,7 @@
-/** The fields a CSV can have, in the order the spec lists them. */
-export const EVENT_FIELDS = ['timestamp', 'dataset', 'metric', 'producer', 'source', 'value', 'tags', 'location', 'geohash', 'elevation', 'tsReceived'] as const;
-export type EventFieldName = (typeof EVENT_FIELDS)[number];
-export const DEFAULT_FIELDS: EventFieldName[] = ['timestamp', 'dataset', 'metric', 'source', 'value'];
+import type { EventFieldName, Precision } from '../events/event-schema';
 
-export type Precision = 'SECONDS' | 'MILLISECONDS' | 'MICROSECONDS';
+export { DEFAULT_FIELDS, EVENT_FIELDS } from '../events/event-schema';
+export type { EventFieldName, Precision } from '../events/event-schema';
 export type TimestampFormatName = 'EPOCH' | 'ISO8601';
 
 /** A validated export request, stored as JSON on the export row; the runner needs nothing else. */
@@ -24,4 +22,9 @@ export interface ExportParams {
   excelSafe: boolean;
   /** The user's maxDataExportRecords when the export was asked for. */
   maxRecords: number;
+  /**
+   * The snapshot: only events received up to this instant (epoch µs, the request time) are exported.
+   * Absent on exports queued before the rule, which then take every event.
+   */
+  receivedUntil?: number;
 }

@@ -71,7 +71,12 @@ export class ExportQueue {
    * lease ran out on its last allowed attempt is FAILED instead (reported through `onGaveUp`): an export
    * that brings down every worker that runs it must not go round the fleet forever.
    */
-  async claim(owner: string, leaseMs: number, onGaveUp: (id: string, userId: string, attempt: number) => void = () => undefined): Promise<Claim | null> {
+  async claim(
+    owner: string,
+    leaseMs: number,
+    onGaveUp: (id: string, userId: string, attempt: number) => void = () => undefined,
+    estimate?: (params: string) => Promise<number>,
+  ): Promise<Claim | null> {
     for (let tries = 0; tries < 5; tries++) {
       const now = Date.now();
       const candidates = await this.repo()
@@ -88,12 +93,15 @@ export class ExportQueue {
         if (await this.giveUp(next, now)) onGaveUp(next.id, next.userId, next.attempt);
         continue;
       }
+      // recordsEstimate is there before generation starts: if the count made at queuing has not landed
+      // yet, it is made now and written by the same update that starts the export.
+      const counted = estimate ? await this.estimateIfMissing(next.id, estimate) : null;
       const res = await this.repo()
         .createQueryBuilder()
         .update()
         .set({
           status: ExportStatus.GENERATING, attempt: next.attempt + 1, leaseOwner: owner, leaseExpires: now + leaseMs,
-          startedOn: now, updatedOn: now, recordsProcessed: 0, message: null,
+          startedOn: now, updatedOn: now, recordsProcessed: 0, message: null, ...(counted ? { recordsEstimate: counted } : {}),
         })
         .where('id = :id AND attempt = :attempt AND (status = :q OR (status = :g AND lease_expires < :now))', {
           id: next.id, attempt: next.attempt, q: ExportStatus.QUEUING, g: ExportStatus.GENERATING, now,
@@ -106,6 +114,12 @@ export class ExportQueue {
       // Another worker won this one; look again.
     }
     return null;
+  }
+
+  private async estimateIfMissing(id: string, estimate: (params: string) => Promise<number>): Promise<number | null> {
+    const row = await this.repo().findOne({ select: ['params', 'recordsEstimate'], where: { id } });
+    if (!row || row.recordsEstimate > 0) return null;
+    return estimate(row.params).catch(() => null);
   }
 
   /** Fails an export whose last allowed attempt lost its lease; compare-and-set like a claim. */

@@ -1,5 +1,6 @@
 import express, { Request, Response, Router } from 'express';
 import { InputPrecision } from '../catalog/events';
+import { PRECISIONS } from '../events/event-schema';
 import { Permission } from '../entities/dataset-member.entity';
 import { ErrorCode, SluiceError } from '../errors';
 import { Services } from '../graphql/context';
@@ -7,12 +8,12 @@ import { metrics } from '../observability/metrics';
 import { requireUser } from './auth';
 import { sendError } from './http-error';
 
-const PRECISIONS: InputPrecision[] = ['SECONDS', 'MILLISECONDS', 'MICROSECONDS'];
-
 /** POST a JSON array of events: all stored, or none with the first bad event's index and reason. */
 export function ingestRoute(services: Services): Router {
   const router = Router();
-  const json = express.json({ limit: services.config.ingestMaxBytes, strict: false, type: () => true });
+  // The raw bytes: ingest checks they are UTF-8 (a decoder would quietly replace bad bytes) and parses
+  // large bodies off the server's thread.
+  const raw = express.raw({ limit: services.config.ingestMaxBytes, type: () => true });
   router.post(
     '/api/v3/data/ingest/:datasetId',
     // Authenticate before reading a possibly large body.
@@ -24,13 +25,13 @@ export function ingestRoute(services: Services): Router {
         sendError(res, err);
       }
     },
-    json,
+    raw,
     async (req: Request, res: Response) => {
       try {
         const precision = String(req.query.timestampPrecision ?? 'MILLISECONDS').toUpperCase() as InputPrecision;
         if (!PRECISIONS.includes(precision)) throw new SluiceError(ErrorCode.BAD_REQUEST, `timestampPrecision must be one of ${PRECISIONS.join(', ')}`);
         const dataset = await services.datasets.requireAccess(String(req.params.datasetId), res.locals.user.id, Permission.WRITE);
-        metrics.ingestEvents.inc(await services.events.ingest(dataset.id, req.body, precision));
+        metrics.ingestEvents.inc(await services.events.ingest(dataset.id, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), precision));
         res.status(204).end();
       } catch (err) {
         sendError(res, err);
