@@ -2,10 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { format as formatSql } from 'mysql2';
-import { csvWriter } from '../src/exports/csv';
-import { buildExportQuery } from '../src/exports/export-query';
-import { DEFAULT_FIELDS, ExportParams } from '../src/exports/params';
 import { BenchError, Client, Proc, log, round, shell, sleep, sluiceCli } from './harness';
 
 const EMAIL = 'bench@sluice.bench';
@@ -46,16 +42,6 @@ function sqliteFixture(events: number, env: NodeJS.ProcessEnv): SqliteFixture {
   return { url, file, datasetId, token, seededNow };
 }
 
-/** The SELECT a default whole-dataset export runs on SQLite, parameters inlined, for the sqlite3 shell. */
-function sqliteSelect(datasetId: number): string {
-  const params: ExportParams = {
-    datasetIds: [datasetId], metrics: null, timestampPrecision: 'MILLISECONDS', fields: [...DEFAULT_FIELDS], filter: null,
-    from: null, to: null, limit: null, header: true, timestampFormat: 'EPOCH', timeZone: 'UTC', excelSafe: false, maxRecords: 50_000_000,
-  };
-  const query = buildExportQuery(params, csvWriter(params).columns, 'sqlite');
-  return formatSql(query.select, query.params as Parameters<typeof formatSql>[1]);
-}
-
 async function exportOnce(client: Client, datasetId: number, events: number, run: number): Promise<{ id: string; seconds: number; gzipBytes: number }> {
   const started = performance.now();
   const created = await client.graphql<{ createExport: { responseCode: string; message: string | null; item: { id: string } | null } }>(
@@ -86,10 +72,12 @@ export async function sqliteExportSpeed(
   opts: { events: number; runs: number; gzipLevel: number },
   env: NodeJS.ProcessEnv,
   scratch: string,
+  /** The SELECT Sluice runs for a default export of the dataset, parameters inlined, for the sqlite3 shell. */
+  selectFor: (datasetId: number) => string,
   startServer: (databaseUrl: string, label: string) => Promise<{ proc: Proc; baseUrl: string }>,
 ) {
   const fixture = sqliteFixture(opts.events, env);
-  const refEnv = { ...env, BENCH_DB: fixture.file, BENCH_SQL: sqliteSelect(fixture.datasetId), BENCH_OUT: path.join(scratch, 'reference-sqlite.csv.gz') };
+  const refEnv = { ...env, BENCH_DB: fixture.file, BENCH_SQL: selectFor(fixture.datasetId), BENCH_OUT: path.join(scratch, 'reference-sqlite.csv.gz') };
   const reference = async () => {
     const { seconds } = await shell(`sqlite3 -csv -readonly "$BENCH_DB" "$BENCH_SQL" | gzip -${opts.gzipLevel} > "$BENCH_OUT"`, refEnv);
     return seconds;
