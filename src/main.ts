@@ -2,11 +2,11 @@ import { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from './config';
 import { DatabaseStartError } from './db/data-source';
 import { ensureDemo } from './demo';
-import { ExportWorker } from './exports/export-worker';
+import { ExportChanges } from './exports/changes';
+import { ExportWorker } from './exports/worker/lease-loop';
 import { logger } from './logger';
 import { markDraining } from './rest/health.route';
 import { startServer } from './server';
-import { startChangeBridge } from './startup';
 import { createServices } from './services';
 
 /**
@@ -20,7 +20,8 @@ export async function serve(): Promise<void> {
   const config = loadConfigOrExit();
   const services = await createServices(config);
   const worker = config.exportWorkers > 0 ? new ExportWorker(services.ds, config, services.exportEvents) : null;
-  const bridge = await startChangeBridge(services.ds, services.exportEvents, config.redisUrl, true);
+  const changes = new ExportChanges(services.ds, services.exportEvents, config.redisUrl);
+  changes.start({ receive: true });
   const server = await startServer(services);
   const port = (server.httpServer.address() as AddressInfo).port;
   logger.info({ port, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@'), worker: Boolean(worker) }, 'sluice listening');
@@ -50,7 +51,7 @@ export async function serve(): Promise<void> {
     await Promise.all([worker?.stop(), Promise.race([requestsDone, grace])]);
     if (inFlight > 0) logger.warn({ inFlight }, `requests still running after ${DRAIN_GRACE_MS / 1000} s; closing them`);
     await server.close();
-    await bridge.stop();
+    await changes.stop();
     await services.ds.destroy();
     logger.info('stopped');
     process.exit(0);

@@ -15,6 +15,7 @@ import { readQueueFrom } from './observability/metrics';
 import { graphqlObserver, noteUser, requestLogging, wsOperationHooks } from './observability/request-log';
 import { bearerToken, Context, Services } from './graphql/context';
 import { complexityPlugin, depthLimitRule } from './graphql/limits';
+import { SocketSubscriptions, tooManySubscriptions } from './graphql/socket-limits';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
 import { healthRoute } from './rest/health.route';
@@ -90,7 +91,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
-  const wsServer = useServer<Record<string, unknown>, { user?: UserEntity }>(
+  const wsServer = useServer<Record<string, unknown>, { user?: UserEntity; subscriptions?: SocketSubscriptions }>(
     {
       schema,
       // The token travels in connection_init; a bad one closes the socket with 4401 and a reason.
@@ -103,9 +104,13 @@ export async function startServer(services: Services): Promise<RunningServer> {
           return false;
         }
         ctx.extra.user = user;
+        const subscriptions = new SocketSubscriptions();
+        ctx.extra.subscriptions = subscriptions;
+        ctx.extra.socket.once('close', () => subscriptions.closed());
         return true;
       },
-      context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services }),
+      onSubscribe: (ctx) => tooManySubscriptions(ctx),
+      context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services, socket: ctx.extra.subscriptions }),
       ...wsOperationHooks(),
     },
     wss,

@@ -6,6 +6,7 @@ import { Config } from './config';
 import { openDatabase } from './db/data-source';
 import { DownloadLinkService } from './exports/download-link.service';
 import { ExportEvents } from './exports/export-events';
+import { ExportWatch } from './exports/export-watch';
 import { ExportService } from './exports/export.service';
 import { registerSqliteFunctions } from './exports/filter';
 import { ExportQueue } from './exports/queue';
@@ -32,6 +33,7 @@ export function wireServices(ds: DataSource, config: Config): Services {
     events: new EventService(ds, datasets),
     exports: new ExportService(ds, config, datasets, exportEvents),
     exportEvents,
+    exportWatch: new ExportWatch(ds, exportEvents),
     queue: new ExportQueue(ds),
     downloadLinks: new DownloadLinkService(ds, config.downloadLinkTtlMs),
   };

@@ -2,11 +2,11 @@ import { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from './config';
 import { openDatabase } from './db/data-source';
 import { ExportEvents } from './exports/export-events';
-import { ExportWorker } from './exports/export-worker';
+import { ExportWorker } from './exports/worker/lease-loop';
+import { ExportChanges } from './exports/changes';
 import { logger } from './logger';
 import { readQueueFrom } from './observability/metrics';
 import { startMetricsServer } from './rest/metrics.route';
-import { startChangeBridge } from './startup';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
 const STOP_DEADLINE_MS = 8_000;
@@ -16,7 +16,8 @@ export async function runWorker(): Promise<void> {
   const config = loadConfigOrExit();
   const ds = await openDatabase(config.databaseUrl);
   const events = new ExportEvents();
-  const bridge = await startChangeBridge(ds, events, config.redisUrl, false);
+  const changes = new ExportChanges(ds, events, config.redisUrl);
+  changes.start({ receive: false });
   const worker = new ExportWorker(ds, config, events);
   readQueueFrom(ds);
   const metricsServer = config.metricsPort === null ? null : await startMetricsServer(config.metricsPort, config.metricsToken);
@@ -34,7 +35,7 @@ export async function runWorker(): Promise<void> {
     }, STOP_DEADLINE_MS).unref();
     metricsServer?.close();
     await worker.stop();
-    await bridge.stop();
+    await changes.stop();
     await ds.destroy();
     logger.info('worker stopped');
     process.exit(0);

@@ -14,7 +14,7 @@ export const TERMINAL_STATUSES = [ExportStatus.CANCELLED, ExportStatus.COMPLETED
 /**
  * An export is also its own queue job: the row is the truth. `attempt` counts claims; every write a
  * worker makes is guarded by the attempt it claimed, so a worker that lost its lease cannot overwrite
- * the attempt that took over.
+ * the attempt that took over. `faults` counts only the claims that ended by a fault.
  */
 @Entity('data_export')
 @Index('idx_export_queue', ['status', 'requestedOn'])
@@ -76,6 +76,10 @@ export class DataExportEntity {
 
   @Column({ type: 'int', default: 0 })
   attempt: number;
+
+  /** Attempts that ended by a fault (not by a graceful hand-back): MAX_FAULTS of them and it is FAILED. */
+  @Column({ type: 'int', default: 0 })
+  faults: number;
 
   @Column({ name: 'lease_owner', type: 'varchar', length: 64, nullable: true })
   leaseOwner: string | null;

@@ -1,17 +1,19 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DataSource, In } from 'typeorm';
+import { DataSource, In, LessThan } from 'typeorm';
 import { DatasetService } from '../catalog/dataset.service';
 import { Config } from '../config';
 import { dialectOf } from '../db/data-source';
 import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/data-export.entity';
 import { Permission } from '../entities/dataset-member.entity';
+import { ExportRemovalEntity } from '../entities/export-removal.entity';
 import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
 import { countFinishedExport, formatOf } from '../observability/metrics';
 import { isValidTimeZone } from './csv';
+import { REMOVAL_KEPT_MS } from './changes';
 import { ExportEvents } from './export-events';
 import { ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
@@ -212,11 +214,20 @@ export class ExportService {
     return after;
   }
 
-  /** Cancels if needed, then deletes the record and its file. Returns the export as it last was. */
+  /**
+   * Cancels if needed, then deletes the record and its file. Returns the export as it last was. A
+   * tombstone holding that last state is written in the same transaction, so subscribers in other
+   * processes hear of the removal through the database too (a deleted row leaves nothing to poll).
+   */
   async remove(user: UserEntity, id: string): Promise<DataExportEntity> {
     let row = await this.get(user, id);
     if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, 'removed by the user');
-    await this.ds.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    const now = Date.now();
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(ExportRemovalEntity).delete({ removedOn: LessThan(now - REMOVAL_KEPT_MS) });
+      await m.getRepository(ExportRemovalEntity).upsert({ exportId: id, userId: user.id, removedOn: now, lastState: JSON.stringify(row) }, ['exportId']);
+      await m.getRepository(DataExportEntity).delete({ id, userId: user.id });
+    });
     if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
     logger.info({ export: id, attempt: row.attempt, status: 'REMOVED', userId: user.id }, 'export removed');
     this.events.changed(id, user.id);

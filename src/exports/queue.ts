@@ -7,20 +7,29 @@ export interface UserActivity {
 }
 
 /**
- * Claims an export may have before it is given up: a transient fault (the database connection lost or
+ * Faults an export may meet before it is given up: a transient fault (the database connection lost or
  * killed) hands it back for another try, and a worker that stopped renewing its lease (crashed, frozen)
- * loses it to another; after this many claims it is FAILED with a message instead, never retried forever.
+ * loses it to another; the third such fault FAILS it with a message, so it never goes round forever.
+ * A graceful hand-back (SIGTERM during a rolling restart, a slot given up for another user) is no fault.
  */
-export const MAX_ATTEMPTS = 3;
+export const MAX_FAULTS = 3;
+
+/** A queued export that has waited this long with nothing of its user's generating may take a slot from a user holding two. */
+const PREEMPT_AFTER_MS = 1_000;
 
 export interface Claim {
   id: string;
   attempt: number;
+  faults: number;
   userId: string;
   params: string;
   /** Already counted when queued (0 if not yet): the runner then need not count again. */
   recordsEstimate: number;
+  /** When this attempt was claimed (epoch ms): EXPORT_MAX_RUNTIME counts from here. */
+  startedOn: number;
 }
+
+type Candidate = Pick<DataExportEntity, 'id' | 'userId' | 'requestedOn' | 'attempt' | 'faults' | 'status'>;
 
 /**
  * The export queue lives in the data_export table. Claims are compare-and-set updates on (id, attempt),
@@ -67,9 +76,24 @@ export class ExportQueue {
   }
 
   /**
-   * Claims the next export: a queued one, or one whose worker stopped renewing its lease. An export whose
-   * lease ran out on its last allowed attempt is FAILED instead (reported through `onGaveUp`): an export
-   * that brings down every worker that runs it must not go round the fleet forever.
+   * Everything a worker may claim (queued, or generating on a lease that ran out), in the order claims
+   * take them. The one rule behind both `claim` and `queuePositions`: all candidates are ordered, never
+   * a window of the oldest, so the two always agree however long the queue is.
+   */
+  async ordered(now = Date.now()): Promise<Candidate[]> {
+    const candidates = await this.repo()
+      .createQueryBuilder('e')
+      .select(['e.id', 'e.userId', 'e.requestedOn', 'e.attempt', 'e.faults', 'e.status'])
+      .where('e.status = :q OR (e.status = :g AND e.lease_expires < :now)', { q: ExportStatus.QUEUING, g: ExportStatus.GENERATING, now })
+      .getMany();
+    if (!candidates.length) return [];
+    return ExportQueue.order(candidates, await this.userActivity(candidates.map((c) => c.userId), now));
+  }
+
+  /**
+   * Claims the next export: a queued one, or one whose worker stopped renewing its lease (a fault: it
+   * counts). An export whose lease ran out on its last allowed fault is FAILED instead (reported through
+   * `onGaveUp`): an export that brings down every worker that runs it must not go round the fleet forever.
    */
   async claim(
     owner: string,
@@ -79,17 +103,10 @@ export class ExportQueue {
   ): Promise<Claim | null> {
     for (let tries = 0; tries < 5; tries++) {
       const now = Date.now();
-      const candidates = await this.repo()
-        .createQueryBuilder('e')
-        .select(['e.id', 'e.userId', 'e.requestedOn', 'e.attempt', 'e.status'])
-        .where('e.status = :q OR (e.status = :g AND e.lease_expires < :now)', { q: ExportStatus.QUEUING, g: ExportStatus.GENERATING, now })
-        .orderBy('e.requested_on', 'ASC')
-        .addOrderBy('e.id', 'ASC')
-        .limit(100)
-        .getMany();
-      if (!candidates.length) return null;
-      const [next] = ExportQueue.order(candidates, await this.userActivity(candidates.map((c) => c.userId), now));
-      if (next.status === ExportStatus.GENERATING && next.attempt >= MAX_ATTEMPTS) {
+      const [next] = await this.ordered(now);
+      if (!next) return null;
+      const takeover = next.status === ExportStatus.GENERATING;
+      if (takeover && next.faults + 1 >= MAX_FAULTS) {
         if (await this.giveUp(next, now)) onGaveUp(next.id, next.userId, next.attempt);
         continue;
       }
@@ -100,8 +117,9 @@ export class ExportQueue {
         .createQueryBuilder()
         .update()
         .set({
-          status: ExportStatus.GENERATING, attempt: next.attempt + 1, leaseOwner: owner, leaseExpires: now + leaseMs,
-          startedOn: now, updatedOn: now, recordsProcessed: 0, message: null, ...(counted ? { recordsEstimate: counted } : {}),
+          status: ExportStatus.GENERATING, attempt: next.attempt + 1, faults: next.faults + (takeover ? 1 : 0), leaseOwner: owner,
+          leaseExpires: now + leaseMs, startedOn: now, updatedOn: now, recordsProcessed: 0, message: null,
+          ...(counted ? { recordsEstimate: counted } : {}),
         })
         .where('id = :id AND attempt = :attempt AND (status = :q OR (status = :g AND lease_expires < :now))', {
           id: next.id, attempt: next.attempt, q: ExportStatus.QUEUING, g: ExportStatus.GENERATING, now,
@@ -109,7 +127,10 @@ export class ExportQueue {
         .execute();
       if (res.affected === 1) {
         const row = await this.repo().findOneByOrFail({ id: next.id });
-        return { id: row.id, attempt: row.attempt, userId: row.userId, params: row.params, recordsEstimate: row.recordsEstimate };
+        return {
+          id: row.id, attempt: row.attempt, faults: row.faults, userId: row.userId, params: row.params, recordsEstimate: row.recordsEstimate,
+          startedOn: row.startedOn ?? now,
+        };
       }
       // Another worker won this one; look again.
     }
@@ -123,13 +144,13 @@ export class ExportQueue {
   }
 
   /** Fails an export whose last allowed attempt lost its lease; compare-and-set like a claim. */
-  private async giveUp(e: Pick<DataExportEntity, 'id' | 'attempt'>, now: number): Promise<boolean> {
+  private async giveUp(e: Pick<DataExportEntity, 'id' | 'attempt' | 'faults'>, now: number): Promise<boolean> {
     const res = await this.repo()
       .createQueryBuilder()
       .update()
       .set({
-        status: ExportStatus.FAILED, leaseOwner: null, leaseExpires: null, updatedOn: now,
-        message: `export failed after ${e.attempt} attempts: each time, the worker generating it stopped answering (it crashed, was stopped, or lost the database) before it finished`,
+        status: ExportStatus.FAILED, faults: e.faults + 1, leaseOwner: null, leaseExpires: null, updatedOn: now,
+        message: `export failed after ${e.faults + 1} faulty attempts: the worker generating it stopped answering (it crashed, was killed, or lost the database) before it finished`,
       })
       .where('id = :id AND attempt = :attempt AND status = :g AND lease_expires < :now', { id: e.id, attempt: e.attempt, g: ExportStatus.GENERATING, now })
       .execute();
@@ -146,8 +167,35 @@ export class ExportQueue {
     return row?.next == null ? null : Number(row.next);
   }
 
+  /**
+   * Exports to hand back so that a user never holds more than one slot while another user waits with
+   * nothing generating: for each such waiting user, the youngest extra export of a user holding two or
+   * more. Every worker computes the same list from the same rows and hands back the ones it runs.
+   */
+  async slotsToFree(now = Date.now()): Promise<Set<string>> {
+    const generating = await this.repo()
+      .createQueryBuilder('e')
+      .select(['e.id', 'e.userId', 'e.startedOn'])
+      .where('e.status = :g AND e.lease_expires >= :now', { g: ExportStatus.GENERATING, now })
+      .getMany();
+    const byUser = new Map<string, DataExportEntity[]>();
+    for (const e of generating) byUser.set(e.userId, [...(byUser.get(e.userId) ?? []), e]);
+    const extras = [...byUser.values()]
+      .filter((own) => own.length > 1)
+      .flatMap((own) => own.sort((a, b) => (a.startedOn ?? 0) - (b.startedOn ?? 0) || (a.id < b.id ? -1 : 1)).slice(1));
+    if (!extras.length) return new Set();
+    const waiting: { userId: string }[] = await this.repo()
+      .createQueryBuilder('e')
+      .select('DISTINCT e.user_id', 'userId')
+      .where('e.status = :q AND e.updated_on <= :since', { q: ExportStatus.QUEUING, since: now - PREEMPT_AFTER_MS })
+      .getRawMany();
+    const starved = waiting.filter((w) => !byUser.has(w.userId)).length;
+    extras.sort((a, b) => (b.startedOn ?? 0) - (a.startedOn ?? 0) || (a.id < b.id ? 1 : -1));
+    return new Set(extras.slice(0, starved).map((e) => e.id));
+  }
+
   /** A write by the attempt that holds the export; false means it no longer does (cancelled, removed, taken over). */
-  async guardedUpdate(claim: Claim, changes: Partial<DataExportEntity>): Promise<boolean> {
+  async guardedUpdate(claim: Pick<Claim, 'id' | 'attempt'>, changes: Partial<DataExportEntity>): Promise<boolean> {
     const res = await this.repo()
       .createQueryBuilder()
       .update()
@@ -161,15 +209,24 @@ export class ExportQueue {
     return this.guardedUpdate(claim, { leaseExpires: Date.now() + leaseMs, ...(recordsProcessed === undefined ? {} : { recordsProcessed }) });
   }
 
-  /** Hands an export back to the queue (graceful stop, transient fault); the next claim is a new attempt. */
-  release(claim: Claim, message: string | null = null): Promise<boolean> {
-    return this.guardedUpdate(claim, { status: ExportStatus.QUEUING, leaseOwner: null, leaseExpires: null, recordsProcessed: 0, startedOn: null, message });
+  /**
+   * Hands an export back to the queue; the next claim is a new attempt. A graceful hand-back leaves the
+   * fault count alone; `fault` (a transient database error) adds one.
+   */
+  release(claim: Claim, how: { fault?: boolean; message?: string | null } = {}): Promise<boolean> {
+    return this.guardedUpdate(claim, {
+      status: ExportStatus.QUEUING, leaseOwner: null, leaseExpires: null, recordsProcessed: 0, startedOn: null,
+      message: how.message ?? null, ...(how.fault ? { faults: claim.faults + 1 } : {}),
+    });
   }
 
-  /** 1 = next to start, for each queued export, in the same order `claim` takes them. */
+  /** 1 = next to start, for each queued export: its place in the order `claim` takes them. */
   async queuePositions(): Promise<Map<string, number>> {
-    const queued = await this.repo().find({ select: ['id', 'userId', 'requestedOn'], where: { status: ExportStatus.QUEUING } });
-    const ordered = ExportQueue.order(queued, await this.userActivity(queued.map((e) => e.userId)));
-    return new Map(ordered.map((e, i) => [e.id, i + 1]));
+    const ordered = await this.ordered();
+    const positions = new Map<string, number>();
+    ordered.forEach((e, i) => {
+      if (e.status === ExportStatus.QUEUING) positions.set(e.id, i + 1);
+    });
+    return positions;
   }
 }

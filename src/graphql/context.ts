@@ -8,6 +8,8 @@ import { ExportEvents } from '../exports/export-events';
 import { ExportService } from '../exports/export.service';
 import { DownloadLinkService } from '../exports/download-link.service';
 import { ExportQueue } from '../exports/queue';
+import { ExportWatch } from '../exports/export-watch';
+import type { SocketSubscriptions } from './socket-limits';
 
 /** Everything the server's request handlers need, built once at start. */
 export interface Services {
@@ -18,6 +20,7 @@ export interface Services {
   events: EventService;
   exports: ExportService;
   exportEvents: ExportEvents;
+  exportWatch: ExportWatch;
   queue: ExportQueue;
   downloadLinks: DownloadLinkService;
 }
@@ -27,6 +30,8 @@ export interface Context {
   services: Services;
   /** Queue positions, read at most once per request. */
   queuePositions?: Promise<Map<string, number>>;
+  /** On a WebSocket: the socket's subscriptions, so each one is counted until it has really ended. */
+  socket?: SocketSubscriptions;
 }
 
 export function bearerToken(header: string | undefined | null): string | null {

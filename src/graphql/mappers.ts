@@ -1,5 +1,6 @@
 import { DatasetEntity, DatasetMetricEntity } from '../entities';
 import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
+import type { ExportChange } from '../exports/export-watch';
 import { ExportParams } from '../exports/params';
 import { Dataset } from './types/dataset.types';
 import { EventField, TimestampPrecision } from './types/enums';
@@ -27,6 +28,7 @@ export function toDataExport(e: DataExportEntity): DataExport {
     to: params.to,
     limit: params.limit,
     requestedOn: e.requestedOn,
+    removed: false,
     userId: e.userId,
     datasetIds: params.datasetIds,
     metrics: params.metrics,
@@ -49,4 +51,9 @@ export function toDataExport(e: DataExportEntity): DataExport {
         }
       : null,
   };
+}
+
+/** A subscription message: the export's state, or its last state marked `removed`. */
+export function toExportChange(change: ExportChange): DataExport {
+  return { ...toDataExport(change.export), removed: change.kind === 'removed' };
 }

@@ -14,7 +14,7 @@
   // The server's own words for an export deleted while someone was watching it.
   const REMOVED_MESSAGE = 'removed by the user';
 
-  const STATUS_FIELDS = `id name requestedOn from to fields
+  const STATUS_FIELDS = `id name requestedOn from to fields removed
     status { status recordsEstimate recordsProcessed queuePosition startedOn message }
     result { completedOn expiresOn sizeInBytes truncated }`;
   const EXPORT_FIELDS = `${STATUS_FIELDS} dataRange { datasets { id name } metrics }`;
@@ -419,7 +419,7 @@
   function applyUpdate(e, fromList) {
     if (state.removed.has(e.id)) return;
     const prev = state.exports.get(e.id);
-    if (e.status.status === 'CANCELLED' && e.status.message === REMOVED_MESSAGE) {
+    if (e.removed || (e.status.status === 'CANCELLED' && e.status.message === REMOVED_MESSAGE)) {
       // Removed elsewhere (another tab, the API): it is gone.
       if (prev) {
         forget(e.id);

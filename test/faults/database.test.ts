@@ -85,7 +85,7 @@ describe('database faults (MariaDB)', () => {
     const row = await exportRow(store, id);
     observed('KILL on every attempt', { attempts: row.attempt, leftGeneratingAfterMs: left, message: failed.status.message });
     expect(row).toMatchObject({ status: 'FAILED', attempt: 3, lease_owner: null });
-    expect(failed.status.message).toMatch(/^export failed after 3 attempts: the database (killed the connection|connection was lost)/);
+    expect(failed.status.message).toMatch(/^export failed after 3 faulty attempts: the database (killed the connection|connection was lost)/);
     expect(worker.lines(/transient fault/).filter((l) => l.export === id).map((l) => l.code)).toEqual([expect.any(String), 'ER_QUERY_INTERRUPTED']);
     expect(tmpFiles(store.exportsDir)).toEqual([]);
     // The worker goes on with other work.

@@ -83,6 +83,12 @@ export class DataExport {
   @Field(() => LongScalar)
   requestedOn: number;
 
+  @Field({
+    description:
+      'true only in the subscription message that announces the export was removed (it no longer exists); that message carries the state the export last had',
+  })
+  removed: boolean;
+
   /** Resolved fields (user, dataRange, status, result) read these. */
   userId: string;
   datasetIds: number[];

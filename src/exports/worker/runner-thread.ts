@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { RunnerJob, runExport } from './export-runner';
+import { RunnerJob, runExport } from '../export-runner';
 
 /** The runner's last word when it cannot go on; `code` (ENOSPC, PROTOCOL_CONNECTION_LOST…) decides retry or failure. */
 export interface RunnerFault {
