@@ -1,5 +1,6 @@
 /**
- * Three projects: pure unit tests, and the e2e suite twice, once per store (DB=sqlite|mysql).
+ * Projects: pure unit tests, the e2e suite twice (once per store, DB=sqlite|mysql), and the slower
+ * faults and security suites with their own npm scripts.
  * `npm test` builds first: the e2e tests start the real compiled server.
  */
 // Tests are transpiled file by file (fast); `npm run build` type-checks everything first.
@@ -14,5 +15,7 @@ module.exports = {
     { ...common, displayName: 'e2e-mysql', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'], setupFiles: ['<rootDir>/test/e2e/use-mysql.ts'] },
     // Fleet and fault tests on MariaDB: processes killed, paused and starved on purpose (npm run test:faults).
     { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'], setupFiles: ['<rootDir>/test/e2e/use-mysql.ts'] },
+    // The attacks of issue 10, each on SQLite and on MariaDB, with the stall another user sees (npm run test:security).
+    { ...common, displayName: 'security', testMatch: ['<rootDir>/test/security/**/*.test.ts'] },
   ],
 };

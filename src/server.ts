@@ -14,8 +14,10 @@ import { logger } from './logger';
 import { readQueueFrom } from './observability/metrics';
 import { graphqlObserver, noteUser, requestLogging, wsOperationHooks } from './observability/request-log';
 import { bearerToken, Context, Services } from './graphql/context';
-import { complexityPlugin, depthLimitRule } from './graphql/limits';
+import { boundSessionStatements } from './db/statement-bounds';
+import { checkSocketOperation, complexityPlugin, depthLimitRule, MAX_GRAPHQL_BYTES, parseOptions } from './graphql/limits';
 import { SocketSubscriptions, tooManySubscriptions } from './graphql/socket-limits';
+import { graphqlBodyErrors, graphqlDocumentBounds, pathDecodeErrors, securityHeaders } from './rest/security';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
 import { healthRoute } from './rest/health.route';
@@ -47,12 +49,17 @@ export interface RunningServer {
 export async function startServer(services: Services): Promise<RunningServer> {
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders);
+  boundSessionStatements(services.ds);
   const httpServer = http.createServer(app);
   const schema = await buildSluiceSchema();
   const apollo = new ApolloServer<Context>({
     schema,
     formatError,
     validationRules: [depthLimitRule],
+    parseOptions,
+    // Tools (GraphiQL, codegen, graphql-inspector) need the schema; every request still needs a token.
+    introspection: true,
     includeStacktraceInErrorResponses: false,
     // main.ts owns shutdown (worker hand-back first); Apollo's own signal handler would race it and hang.
     stopOnTerminationSignals: false,
@@ -68,7 +75,8 @@ export async function startServer(services: Services): Promise<RunningServer> {
   app.use(ingestRoute(services));
   app.use(
     GRAPHQL_PATHS,
-    express.json({ limit: '1mb' }),
+    express.json({ limit: MAX_GRAPHQL_BYTES }),
+    graphqlDocumentBounds,
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Context> => {
         try {
@@ -82,7 +90,9 @@ export async function startServer(services: Services): Promise<RunningServer> {
       },
     }),
   );
-  const wss = new WebSocketServer({ noServer: true });
+  app.use(GRAPHQL_PATHS, graphqlBodyErrors);
+  // A larger message closes the socket (1009) before it is parsed.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_GRAPHQL_BYTES });
   httpServer.on('upgrade', (req, socket, head) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (!GRAPHQL_PATHS.includes(pathname)) {
@@ -109,7 +119,14 @@ export async function startServer(services: Services): Promise<RunningServer> {
         ctx.extra.socket.once('close', () => subscriptions.closed());
         return true;
       },
-      onSubscribe: (ctx) => tooManySubscriptions(ctx),
+      // At most 100 per socket, then the HTTP path's limits (tokens, depth, cost) on every operation a socket sends.
+      onSubscribe: (ctx, _id, payload) => {
+        const tooMany = tooManySubscriptions(ctx);
+        if (tooMany) return tooMany;
+        const checked = checkSocketOperation(schema, payload);
+        if ('errors' in checked) return checked.errors;
+        return { schema, document: checked.document, variableValues: payload.variables, operationName: payload.operationName };
+      },
       context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services, socket: ctx.extra.subscriptions }),
       ...wsOperationHooks(),
     },
@@ -117,6 +134,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
   );
 
   app.use(express.static(path.join(__dirname, '..', '..', 'src', 'web'), { index: 'index.html' }));
+  app.use(pathDecodeErrors);
   app.use(bodyErrorHandler(services.config.ingestMaxBytes));
   app.use((req: express.Request, res: express.Response) => {
     res.status(404).json({ error: { status: 404, message: `no route ${req.method} ${req.path}` } });

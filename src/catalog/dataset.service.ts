@@ -23,6 +23,36 @@ export class DatasetService {
     });
   }
 
+  /**
+   * A manager changes a member's permission (adding them if new), under the rules that keep every
+   * dataset managed: MANAGE members are peers, so one manager cannot demote or remove another (the
+   * dataset's creator included); a manager may step down only while another MANAGE member remains.
+   */
+  async changeMember(datasetId: number, actorId: string, memberId: string, permission: Permission | null): Promise<'granted' | 'removed' | 'absent'> {
+    return this.ds.transaction(async (m) => {
+      const repo = m.getRepository(DatasetMemberEntity);
+      // On MySQL the manager rows are locked, so two managers stepping down at once cannot both succeed.
+      const lock = m.connection.options.type === 'better-sqlite3' ? {} : { lock: { mode: 'pessimistic_write' as const } };
+      const managers = await repo.find({ where: { datasetId, permission: Permission.MANAGE }, ...lock });
+      const current = await repo.findOneBy({ datasetId, userId: memberId });
+      if (current?.permission === Permission.MANAGE && permission !== Permission.MANAGE) {
+        if (memberId !== actorId) {
+          throw new SluiceError(ErrorCode.NOT_AUTHORIZED, `that member also has MANAGE on dataset ${datasetId}: a manager cannot demote or remove another manager; they can step down themselves`);
+        }
+        if (!managers.some((x) => x.userId !== actorId)) {
+          throw badRequest(`you are the only member with MANAGE on dataset ${datasetId}: give MANAGE to someone else before you step down, so the dataset keeps a manager`);
+        }
+      }
+      if (permission === null) {
+        if (!current) return 'absent';
+        await repo.delete({ datasetId, userId: memberId });
+        return 'removed';
+      }
+      await repo.upsert({ datasetId, userId: memberId, permission }, ['datasetId', 'userId']);
+      return 'granted';
+    });
+  }
+
   async grant(datasetId: number, userId: string, permission: Permission): Promise<void> {
     await this.ds.getRepository(DatasetMemberEntity).upsert({ datasetId, userId, permission }, ['datasetId', 'userId']);
   }

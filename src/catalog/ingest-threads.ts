@@ -5,6 +5,7 @@ import { IngestError } from './ingest-body';
 import type { InputPrecision } from './events';
 
 export interface IngestJob {
+  type: 'job';
   id: number;
   body: Uint8Array;
   datasetId: number;
@@ -12,7 +13,11 @@ export interface IngestJob {
   receivedMicros: number;
 }
 
-export type IngestReply = { id: number; rows: EventRow[] } | { id: number; done: true } | { id: number; error: string; rule: boolean };
+/** The server asks for each next part only once it has taken in the last, so parts never pile up. */
+export type IngestRequest = IngestJob | { type: 'more'; id: number };
+/** An EventRow with its identity in hex. */
+export type WireRow = [...unknown[]];
+export type IngestReply = { id: number; rows: WireRow[]; last: boolean } | { id: number; error: string; rule: boolean };
 
 interface Pending {
   rows: EventRow[];
@@ -36,7 +41,7 @@ export class IngestThread {
       this.pending.set(id, { rows: [], resolve, reject });
       // A copy the thread owns: express may reuse nothing here, but the transfer must not detach a pooled buffer.
       const copy = new Uint8Array(body);
-      worker.postMessage({ id, body: copy, datasetId, precision, receivedMicros } satisfies IngestJob, [copy.buffer]);
+      worker.postMessage({ type: 'job', id, body: copy, datasetId, precision, receivedMicros } satisfies IngestJob, [copy.buffer]);
     });
   }
 
@@ -54,17 +59,20 @@ export class IngestThread {
       const job = this.pending.get(reply.id);
       if (!job) return;
       if ('rows' in reply) {
-        // Structured cloning hands Buffers over as plain Uint8Arrays; the drivers bind Buffers.
         for (const row of reply.rows) {
-          const id = row[ROW.identity] as Uint8Array;
-          row[ROW.identity] = Buffer.from(id.buffer, id.byteOffset, id.length);
-          job.rows.push(row);
+          row[ROW.identity] = Buffer.from(row[ROW.identity] as string, 'hex');
+          job.rows.push(row as EventRow);
         }
+        if (!reply.last) {
+          setImmediate(() => worker.postMessage({ type: 'more', id: reply.id } satisfies IngestRequest));
+          return;
+        }
+        this.pending.delete(reply.id);
+        job.resolve(job.rows);
         return;
       }
       this.pending.delete(reply.id);
-      if ('done' in reply) job.resolve(job.rows);
-      else job.reject(reply.rule ? new IngestError(reply.error) : new Error(reply.error));
+      job.reject(reply.rule ? new IngestError(reply.error) : new Error(reply.error));
     });
     const failAll = (err: Error) => {
       if (this.worker === worker) this.worker = undefined;

@@ -8,10 +8,13 @@ import { Initial1763900000000 } from './migrations/1763900000000-initial';
 import { EventCounts1763900000001 } from './migrations/1763900000001-event-counts';
 import { EventIdentity1764000000000 } from './migrations/1764000000000-event-identity';
 import { FleetResilience1764100000000 } from './migrations/1764100000000-fleet-resilience';
+import { ParamsMediumText1764200000000 } from './migrations/1764200000000-params-mediumtext';
 
 export { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from './connection';
 
-export const MIGRATIONS = [Initial1763900000000, EventCounts1763900000001, EventIdentity1764000000000, FleetResilience1764100000000];
+export const MIGRATIONS = [
+  Initial1763900000000, EventCounts1763900000001, EventIdentity1764000000000, FleetResilience1764100000000, ParamsMediumText1764200000000,
+];
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
   if (dialectOf(databaseUrl) === 'sqlite') {

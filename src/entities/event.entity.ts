@@ -56,7 +56,7 @@ export class EventEntity {
   @Column({ name: 'ts_received', type: 'bigint', transformer: bigintNumber })
   tsReceived: number;
 
-  /** Hash of the event's identity (timestamp, dataset, metric, source, producer): see events/identity.ts. */
-  @Column({ type: 'binary', length: 16 })
+  /** Hash of the event's identity (timestamp, dataset, metric, source, producer): see events/identity.ts. BINARY(16) on MySQL. */
+  @Column({ type: 'blob' })
   identity: Buffer;
 }

@@ -10,6 +10,7 @@ import { csvWriter } from './csv';
 import { buildExportQuery } from './export-query';
 import { registerSqliteFunctions } from './filter';
 import { ExportParams } from './params';
+import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
 
 /** What the runner reports while it works; the owner of the export row turns these into guarded writes. */
 export type RunnerMessage =
@@ -35,6 +36,8 @@ type RowSource = (onBatch: (rows: unknown[][]) => Promise<void> | void) => Promi
 interface Store {
   count(sql: string, params: unknown[]): Promise<number>;
   rows(sql: string, params: unknown[]): RowSource;
+  /** Whether the last statement hit MariaDB's regex step limit (a warning there, not an error). */
+  regexLimitHit(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -57,6 +60,7 @@ async function openStore(databaseUrl: string): Promise<Store> {
         }
         if (batch.length) await onBatch(batch);
       },
+      regexLimitHit: async () => false, // RE2: no step limit to hit
       close: async () => void db.close(),
     };
   }
@@ -93,6 +97,7 @@ async function openStore(databaseUrl: string): Promise<Store> {
           Promise.resolve(batch.length ? onBatch(batch) : undefined).then(() => resolve(), reject);
         });
       }),
+    regexLimitHit: async () => (await query<{ Code: number }[]>('SHOW WARNINGS', [])).some((w) => Number(w.Code) === MARIADB_REGEX_WARNING),
     // destroy, not end: after a failure the connection may be paused mid-result, and end would wait on it.
     close: async () => conn.destroy(),
   };
@@ -102,7 +107,7 @@ async function openStore(databaseUrl: string): Promise<Store> {
  * Export work is throughput work: on Linux this thread gets a lower scheduling priority (nice 10), so
  * the server's event loop answers requests first when the cores are busy. Elsewhere it runs as is.
  */
-function lowerThisThreadsPriority(): void {
+export function lowerThisThreadsPriority(): void {
   try {
     const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
     if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, 10);
@@ -132,6 +137,7 @@ export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => vo
     const query = buildExportQuery(job.params, writer.columns, dialectOf(job.databaseUrl));
     const cap = query.capApplies ? query.rowLimit - 1 : query.rowLimit;
     if (!job.knownEstimate) report({ type: 'estimate', records: Math.min(await store.count(query.count, query.params), cap) });
+    const hasRegex = regexPatternsOf(job.params.filter).length > 0;
 
     const hash = crypto.createHash('sha256');
     let size = 0;
@@ -159,6 +165,7 @@ export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => vo
         report({ type: 'progress', processed: records });
       }
     });
+    if (hasRegex && (await store.regexLimitHit())) throw new Error(regexLimitMessage(job.params.filter));
     gzip.end();
     await Promise.race([fileDone, fileError]);
     report({ type: 'progress', processed: records });

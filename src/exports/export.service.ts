@@ -19,6 +19,7 @@ import { ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
 import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
+import { boundedRegex, RegexError } from './regex';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
@@ -42,6 +43,9 @@ export interface UsageLimits {
   maxDataExportRecords: number;
 }
 
+/** Each dataset and metric is a bound SQL parameter of every export query: kept well inside SQLite's 32 766. */
+const MAX_RANGE_DATASETS = 100;
+const MAX_RANGE_METRICS = 1000;
 const ACTIVE = [ExportStatus.QUEUING, ExportStatus.GENERATING];
 
 /** Serialises the check-then-insert of the export limit within this process (SQLite has no row locks). */
@@ -85,12 +89,15 @@ export class ExportService {
   async validate(user: UserEntity, req: ExportRequest): Promise<ExportParams> {
     const ids = (req.dataRange?.datasets ?? []).map((d) => d.trim());
     if (!ids.length) throw badRequest('dataRange.datasets must name at least one dataset');
+    if (ids.length > MAX_RANGE_DATASETS) throw badRequest(`dataRange.datasets names ${ids.length} datasets; at most ${MAX_RANGE_DATASETS} are allowed`);
     const datasetIds: number[] = [];
     for (const id of ids) {
       const dataset = await this.datasets.requireAccess(id, user.id, Permission.READ);
       if (!datasetIds.includes(dataset.id)) datasetIds.push(dataset.id);
     }
-    const metrics = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null).map((m) => {
+    const named = (req.dataRange.metrics ?? []).filter((m): m is string => m !== null);
+    if (named.length > MAX_RANGE_METRICS) throw badRequest(`dataRange.metrics names ${named.length} metrics; at most ${MAX_RANGE_METRICS} are allowed (*::type selects every metric of a type)`);
+    const metrics = named.map((m) => {
       const canonical = canonicalSelector(m);
       if (!canonical) throw badRequest(`metric "${m}" must be "name::type" or "*::type", with type ${METRIC_TYPES_TEXT}`);
       return canonical;
@@ -244,13 +251,14 @@ export class ExportService {
       const [items, total] = await qb.skip(offset).take(limit).getManyAndCount();
       return { items, total };
     }
-    let re: RegExp;
+    let re: { test(s: string): boolean };
     try {
-      re = new RegExp(filter.nameRegex);
+      re = boundedRegex(filter.nameRegex, false);
     } catch (err) {
-      throw badRequest(`filter.name._regex is not a valid regular expression: ${(err as Error).message}`);
+      if (!(err instanceof RegexError)) throw err;
+      throw badRequest(`filter.name._regex is not a valid regular expression: ${err.message}`);
     }
-    // A user's exports are few; the regex runs here so it means the same on every store.
+    // A user's exports are few; the regex runs here (RE2: linear time) so it means the same on every store.
     const all = (await qb.getMany()).filter((e) => re.test(e.name ?? ''));
     return { items: all.slice(offset, offset + limit), total: all.length };
   }

@@ -13,13 +13,17 @@
  *   is also element N of a `::number[]` value. A `metric` operand may name the type `boolean` for `bool`.
  * - Strings compare exactly (case and trailing spaces count) and order by code point.
  * - `timestamp` and `tsReceived` operands are epoch milliseconds (fractions allowed) against µs columns.
- * - `_regex` is JavaScript syntax with the `u` and `s` flags (`.` matches newlines too), run on SQLite
- *   through `sluice_regexp` (registerSqliteFunctions) and on MariaDB as PCRE2, rewritten where the two read
- *   the same text differently (see pcrePattern). Left to users: Unicode property names and lookbehinds that
- *   PCRE2 does not know (variable length).
+ * - `_regex` is JavaScript syntax with the `u` and `s` flags (`.` matches newlines too), limited to what RE2
+ *   runs (no look-around, no back-references), run on SQLite through `sluice_regexp` (RE2,
+ *   registerSqliteFunctions) and on MariaDB as PCRE2 behind a step limit, rewritten where the two read the
+ *   same text differently (see pcrePattern and regex.ts). Left to users: Unicode property names PCRE2 does
+ *   not know.
+ * - Size is bounded before anything is compiled (filter-limits.ts, SPEC §8).
  */
 import type { Database } from 'better-sqlite3';
 import { canonicalSelector } from '../events/event-schema';
+import { checkFilterSize, checkSqlParams } from './filter-limits';
+import { boundedRegex, limitedPcre, RegexError } from './regex';
 
 export type Dialect = 'sqlite' | 'mysql';
 
@@ -57,7 +61,7 @@ export interface PlainEvent {
 
 const EARTH_RADIUS_M = 6371008.8;
 const MAX_DEPTH = 32;
-const MAX_ITEMS = 1000; // bounds the SQL an _in list or a polygon can produce
+const MAX_ITEMS = 1000; // bounds the SQL a polygon can produce (lists: filter-limits.ts)
 const RAD = Math.PI / 180;
 const HALF_RAD = Math.PI / 360;
 
@@ -246,7 +250,6 @@ function parseField(name: string, ops: unknown, opts: FilterOptions): Node[] {
       }
       case '_in':
         if (!Array.isArray(v)) fail(`${where} expects an array, got ${show(v)}`);
-        if (v.length > MAX_ITEMS) fail(`${where} takes at most ${MAX_ITEMS} values, got ${v.length}`);
         nodes.push({ t: 'in', target, args: v.map((x, i) => operand(target, x, `${where} [${i}]`, opts)) });
         break;
       case '_startsWith':
@@ -260,9 +263,10 @@ function parseField(name: string, ops: unknown, opts: FilterOptions): Node[] {
         }
         if (typeof v !== 'string') fail(`${where} expects a pattern string, got ${show(v)}`);
         try {
-          jsRegex(v, false);
+          boundedRegex(v, false);
         } catch (e) {
-          fail(`${where}: invalid pattern: ${(e as Error).message}`);
+          if (e instanceof RegexError) fail(`${where}: ${e.message}`);
+          throw e;
         }
         pcrePattern(v, where); // refuses the few JS forms that MariaDB reads differently
         nodes.push({ t: 'regex', target, pattern: v, ci: flags === 'i' });
@@ -281,7 +285,6 @@ function parseField(name: string, ops: unknown, opts: FilterOptions): Node[] {
         break;
       case '_withAnyTag':
         if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) fail(`${where} expects an array of strings, got ${show(v)}`);
-        if (v.length > MAX_ITEMS) fail(`${where} takes at most ${MAX_ITEMS} tags, got ${v.length}`);
         nodes.push({ t: 'tags', tags: v });
         break;
       case '_locationInCircle':
@@ -363,18 +366,8 @@ function parsePolygon(v: unknown, where: string): Node {
 // ---------------------------------------------------------------------------------------------------------
 // Regular expressions
 
-const regexCache = new Map<string, RegExp>();
-
-function jsRegex(pattern: string, ci: boolean): RegExp {
-  const key = `${ci ? 'i' : '-'}${pattern}`;
-  let re = regexCache.get(key);
-  if (!re) {
-    re = new RegExp(pattern, ci ? 'sui' : 'su');
-    if (regexCache.size > 500) regexCache.clear();
-    regexCache.set(key, re);
-  }
-  return re;
-}
+/** Every JavaScript-side match goes through RE2 (regex.ts): linear time whatever the pattern. */
+const jsRegex = boundedRegex;
 
 // MariaDB runs PCRE2 with Unicode classes (UCP), JavaScript's `u` mode keeps \d \w \b to ASCII and has its
 // own \s: spelling these classes out makes MariaDB match exactly what JavaScript matches.
@@ -532,8 +525,7 @@ function toSql(n: Node, d: Dialect): Frag {
     case 'and':
     case 'or': {
       if (n.items.length === 0) return n.t === 'and' ? TRUE : FALSE;
-      const parts = n.items.map((item) => sql`(${toSql(item, d)})`);
-      return join(parts, n.t === 'and' ? ' AND ' : ' OR ');
+      return balanced(n.items.map((item) => sql`(${toSql(item, d)})`), n.t === 'and' ? ' AND ' : ' OR ');
     }
     case 'not':
       // NULL -> false first, so that NOT of "missing" is true, as in the evaluator.
@@ -565,7 +557,7 @@ function toSql(n: Node, d: Dialect): Frag {
       const v = view(n.target, 'string', d);
       if (d === 'sqlite') return v.wrap(sql`sluice_regexp(${v.expr}, ${n.pattern}, ${n.ci ? 'i' : ''})`);
       // Flags spelled out: the column's binary collation would otherwise decide case, and `.` newlines.
-      return v.wrap(sql`${v.expr} REGEXP ${(n.ci ? '(?si)' : '(?s-i)') + pcrePattern(n.pattern, '_regex')}`);
+      return v.wrap(sql`${v.expr} REGEXP ${limitedPcre(n.ci ? '(?si)' : '(?s-i)', pcrePattern(n.pattern, '_regex'))}`);
     }
     case 'exists':
       return existsSql(n.target, n.want, d);
@@ -586,6 +578,16 @@ function toSql(n: Node, d: Dialect): Frag {
       return sql`(${join(crossings, ' + ')}) % 2 = 1`;
     }
   }
+}
+
+/**
+ * `a OR b OR c …` as a balanced tree of parentheses: SQLite refuses expressions nested more than 1 000
+ * deep, and a flat list of n terms is n deep to its parser; balanced, it is log2(n).
+ */
+function balanced(parts: Frag[], separator: string): Frag {
+  if (parts.length <= 2) return join(parts, separator);
+  const half = Math.ceil(parts.length / 2);
+  return sql`(${balanced(parts.slice(0, half), separator)})${raw(separator)}(${balanced(parts.slice(half), separator)})`;
 }
 
 function existsSql(target: Target, want: boolean, d: Dialect): Frag {
@@ -615,7 +617,9 @@ function existsSql(target: Target, want: boolean, d: Dialect): Frag {
 
 export function compileFilter(filter: unknown, dialect: Dialect, opts: FilterOptions = {}): CompiledFilter {
   if (filter === null || filter === undefined) return { sql: TRUE.sql, params: [] };
+  checkFilterSize(filter, fail);
   const { sql: text, params } = toSql(parse(filter, opts, 'the filter', 0), dialect);
+  checkSqlParams(params.length, fail);
   return { sql: text, params };
 }
 
@@ -641,6 +645,7 @@ export function registerSqliteFunctions(db: Database): void {
 /** Parses once; the returned predicate can be run over many events. */
 export function filterPredicate(filter: unknown, opts: FilterOptions = {}): (event: PlainEvent) => boolean {
   if (filter === null || filter === undefined) return () => true;
+  checkFilterSize(filter, fail);
   const tree = parse(filter, opts, 'the filter', 0);
   return (event) => holds(tree, event);
 }

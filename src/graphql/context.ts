@@ -32,6 +32,10 @@ export interface Context {
   queuePositions?: Promise<Map<string, number>>;
   /** On a WebSocket: the socket's subscriptions, so each one is counted until it has really ended. */
   socket?: SocketSubscriptions;
+  /** usageRemaining, counted at most once per request however many aliases ask for it. */
+  usageRemaining?: Promise<unknown>;
+  /** What the caller may read, by dataset id, looked up at most once per dataset per request. */
+  readable?: Map<number, Promise<boolean>>;
 }
 
 export function bearerToken(header: string | undefined | null): string | null {

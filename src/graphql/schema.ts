@@ -21,6 +21,17 @@ const noTopicPubSub = {
   },
 };
 
-export function buildSluiceSchema(): Promise<GraphQLSchema> {
-  return buildSchema({ resolvers: RESOLVERS, validate: false, pubSub: noTopicPubSub });
+/** The root types, described like every other type (type-graphql has no decorator for them). */
+const ROOT_DESCRIPTIONS = {
+  Query: 'Reads. Every operation needs Authorization: Bearer <token>.',
+  Mutation: 'Changes. Expected failures come back in the response envelope (responseCode and message), not as errors.',
+  Subscription: 'Live changes over the graphql-ws protocol, on the same paths as /graphql; connection_init carries {"Authorization": "Bearer <token>"}.',
+};
+
+export async function buildSluiceSchema(): Promise<GraphQLSchema> {
+  const schema = await buildSchema({ resolvers: RESOLVERS, validate: false, pubSub: noTopicPubSub });
+  for (const root of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]) {
+    if (root) root.description = ROOT_DESCRIPTIONS[root.name as keyof typeof ROOT_DESCRIPTIONS];
+  }
+  return schema;
 }

@@ -19,8 +19,14 @@ function acceptsGzip(req: Request): boolean {
   });
 }
 
+/**
+ * Characters that never reach a file name: path and shell-unfriendly ones, control characters, and the
+ * bidirectional controls (U+202E and kin) that make "gpj.exe" show as "exe.jpg".
+ */
+const UNSAFE_IN_FILE_NAME = /[\\/:*?"<>|\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]+/gu;
+
 function fileNameOf(row: DataExportEntity): string {
-  const base = (row.name ?? row.id).replace(/[\\/:*?"<>|\r\n]+/g, '_').trim() || row.id;
+  const base = (row.name ?? row.id).replace(UNSAFE_IN_FILE_NAME, '_').trim() || row.id;
   return base.toLowerCase().endsWith('.csv') ? base : `${base}.csv`;
 }
 

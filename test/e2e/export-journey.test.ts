@@ -24,12 +24,12 @@ const EVENTS = [
   { timestamp: T0 + 3, metric: 'status::string', value: 'ok, "quoted" and\nnew line\r\nCRLF', source: 'sensor "two"' },
   { timestamp: T0 + 4, metric: 'status::string', value: 'température 🌡️ 東京', source: 'capteur-é' },
   { timestamp: T0 + 5, metric: 'status::string', value: '=SUM(A1:A2)' },
-  { timestamp: T0 + 6, metric: 'door_open::boolean', value: true },
-  { timestamp: T0 + 7, metric: 'door_open::boolean', value: false },
+  { timestamp: T0 + 6, metric: 'door_open::bool', value: true },
+  { timestamp: T0 + 7, metric: 'door_open::bool', value: false },
   { timestamp: T0 + 8, metric: 'reading::json', value: { a: { b: [1, 2.5, null] }, s: 'x,"y"' } },
   { timestamp: T0 + 9, metric: 'reading::json', value: [1, 'two', true] },
   { timestamp: T0 + 10, metric: 'temperature::number', value: null, source: null },
-  { timestamp: T0 + 10, metric: 'temperature::number', value: 3 },
+  { timestamp: T0 + 10, metric: 'temperature::number', value: 3, source: 'sensor-2' },
   { timestamp: T0 + 11, metric: 'status::string', value: '' },
 ];
 

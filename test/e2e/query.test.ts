@@ -71,7 +71,7 @@ describe(`filters, ranges, columns, formats and limits on ${STORE}`, () => {
     const numbers = await run({ dataRange: { datasets: [d1], metrics: ['*::number'] }, fields: ['metric'] });
     expect(numbers.rows.slice(1).map((r) => r[0])).toEqual(['temp::number', 'hum::number', 'temp::number']);
     const window = await run({ dataRange: { datasets: d1 }, from: DST, to: DST + 3_600_000, fields: ['metric'] });
-    expect(window.rows.slice(1).map((r) => r[0])).toEqual(['status::string', 'flag::boolean']);
+    expect(window.rows.slice(1).map((r) => r[0])).toEqual(['status::string', 'flag::bool']);
     const limited = await run({ dataRange: { datasets: d1 }, limit: 2, fields: ['metric'] });
     expect(limited.rows.slice(1).map((r) => r[0])).toEqual(['temp::number', 'hum::number']);
     expect(limited.done.result.truncated).toBe(false);

@@ -5,7 +5,7 @@ describe('settings', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
       port: 4000, databaseUrl: 'sqlite:./data/sluice.sqlite', exportWorkers: 1, exportConcurrency: 2, exportLeaseMs: 30_000,
-      exportRetentionMs: 7 * 86_400_000, downloadLinkTtlMs: 120_000, ingestMaxBytes: 10 * 1024 * 1024, redisUrl: '', demo: true,
+      exportRetentionMs: 7 * 86_400_000, downloadLinkTtlMs: 120_000, ingestMaxBytes: 16 * 1024 * 1024, redisUrl: '', demo: true,
       maxDataExports: 5, maxDataExportRecords: 50_000_000,
     });
     expect(c.exportsDir).toMatch(/data\/exports$/);

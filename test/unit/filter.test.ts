@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { compileFilter, evaluateFilter, FilterError, PlainEvent, registerSqliteFunctions } from '../../src/exports/filter';
+import { compileFilter, evaluateFilter, FilterError, filterPredicate, PlainEvent, registerSqliteFunctions } from '../../src/exports/filter';
 import { encodeGeohash } from '../../src/exports/geohash';
 
 const event = (over: Partial<PlainEvent> = {}): PlainEvent => ({
@@ -48,7 +48,7 @@ describe('compileFilter: SQL and parameters', () => {
 
   test('value is typed by the metric suffix', () => {
     expect(compileFilter({ value: { _gt: 5 } }, 'sqlite')).toEqual({ sql: "(substr(metric, -8) = '::number' AND value_num > ?)", params: [5] });
-    expect(compileFilter({ value: { _eq: true } }, 'mysql')).toEqual({ sql: "(RIGHT(metric, 9) = '::boolean' AND value_num = ?)", params: [1] });
+    expect(compileFilter({ value: { _eq: true } }, 'mysql')).toEqual({ sql: "(RIGHT(metric, 6) = '::bool' AND value_num = ?)", params: [1] });
     expect(compileFilter({ value: { _in: [1, 'a'] } }, 'sqlite')).toEqual({
       sql: "((substr(metric, -8) = '::number' AND value_num IN (?))) OR ((substr(metric, -8) = '::string' AND value_text IN (?)))",
       params: [1, 'a'],
@@ -80,9 +80,9 @@ describe('compileFilter: SQL and parameters', () => {
     expect(compileFilter({ source: { _regex: 'a$', _options: 'i' } }, 'sqlite')).toEqual({ sql: 'sluice_regexp(source, ?, ?)', params: ['a$', 'i'] });
     expect(compileFilter({ source: { _regex: '^\\w+\\d$' } }, 'mysql')).toEqual({
       sql: 'source REGEXP ?',
-      params: ['(?s-i)^[A-Za-z0-9_]+[0-9]\\z'],
+      params: ['(*LIMIT_MATCH=10000)(?s-i)^[A-Za-z0-9_]+[0-9]\\z'],
     });
-    expect(compileFilter({ source: { _regex: '[$\\s]', _options: 'i' } }, 'mysql').params[0]).toMatch(/^\(\?si\)\[\$\\t\\n/);
+    expect(compileFilter({ source: { _regex: '[$\\s]', _options: 'i' } }, 'mysql').params[0]).toMatch(/^\(\*LIMIT_MATCH=\d+\)\(\?si\)\[\$\\t\\n/);
   });
 
   test('tags, circle and polygon', () => {
@@ -146,6 +146,9 @@ describe('compileFilter: errors name the problem', () => {
     [{ value: { _eq: null } }, /^filter: _eq on "value" expects a number, a string or a boolean, got null/],
     [{ source: { _regex: '(' } }, /^filter: _regex on "source": invalid pattern: /],
     [{ source: { _regex: '\\u0041' } }, /\\u escapes are not portable/],
+    [{ source: { _regex: '(?<=a+)b' } }, /^filter: _regex on "source": pattern "\(\?<=a\+\)b" cannot run in bounded time: invalid perl operator: \(\?<= \(look-ahead, look-behind/],
+    [{ source: { _regex: '(a)\\1' } }, /cannot run in bounded time: invalid escape sequence: \\1/],
+    [{ source: { _regex: 'a{1001}' } }, /cannot run in bounded time: invalid repetition size/],
     [{ source: { _regex: 'a', _options: 'g' } }, /^filter: _options on "source" expects "i"/],
     [{ source: { _options: 'i' } }, /^filter: _options on "source" only goes with _regex/],
     [{ location: { _locationInCircle: { center: { lat: 0, lng: 0 }, radius: -1 } } }, /radius must be a number of metres, 0 or more, got -1/],
@@ -165,6 +168,21 @@ describe('compileFilter: errors name the problem', () => {
     ['source = 1', /^filter: the filter must be an object/],
   ])('%j', (filter, message) => {
     expect(errorOf(filter)).toMatch(message);
+  });
+
+  test('size bounds of SPEC §8, each named (checked before anything is compiled)', () => {
+    const ones = (n: number) => Array.from({ length: n }, () => 1);
+    expect(errorOf({ value: { _in: ones(10_001) } })).toMatch(/^filter: 10001 _in\/_withAnyTag values in all; at most 10000/);
+    expect(errorOf({ _or: [{ value: { _in: ones(6000) } }, { tags: { _withAnyTag: Array.from({ length: 5000 }, () => 'a') } }] })).toMatch(/11000 _in\/_withAnyTag values in all/);
+    expect(() => compileFilter({ value: { _in: ones(10_000) } }, 'sqlite')).not.toThrow();
+    // 100 lists of 1 000 values: refused by the 64 KB rule before their values are even counted
+    expect(errorOf({ _or: Array.from({ length: 100 }, () => ({ value: { _in: ones(1000) } })) })).toMatch(/^filter: \d+ bytes of JSON; at most 65536 \(64 KB\)/);
+    expect(errorOf({ _or: Array.from({ length: 2000 }, (_, i) => ({ value: { _eq: i } })) })).toMatch(/^filter: 2001 operators; at most 1000 are allowed/);
+    expect(() => compileFilter({ _or: Array.from({ length: 999 }, (_, i) => ({ value: { _eq: i } })) }, 'mysql')).not.toThrow();
+    expect(errorOf({ source: { _eq: 'x'.repeat(70_000) } })).toMatch(/^filter: 70021 bytes of JSON; at most 65536 \(64 KB\)/);
+    const polygon = Array.from({ length: 1000 }, (_, i) => [i % 80, i % 2]);
+    expect(errorOf({ _and: Array.from({ length: 9 }, () => ({ location: { _locationInPolygon: polygon } })) })).toMatch(/^filter: it compiles to \d+ SQL parameters; at most 20000/);
+    expect(() => filterPredicate({ _or: Array.from({ length: 1001 }, () => ({ source: { _eq: 'a' } })) })).toThrow(/1002 operators/);
   });
 
   test('nesting is bounded', () => {
@@ -193,8 +211,8 @@ describe('evaluateFilter', () => {
     [{ value: { _gt: 20 } }, {}, true],
     [{ value: { _gt: 20 } }, { metric: 'x::json', value: 21.5 }, false],
     [{ value: { _eq: '21.5' } }, {}, false],
-    [{ value: { _eq: true } }, { metric: 'on::boolean', value: true }, true],
-    [{ value: { _eq: 1 } }, { metric: 'on::boolean', value: true }, false],
+    [{ value: { _eq: true } }, { metric: 'on::bool', value: true }, true],
+    [{ value: { _eq: 1 } }, { metric: 'on::bool', value: true }, false],
     [{ value: { _in: ['a', 21.5] } }, {}, true],
     [{ 'value->a->b': { _eq: 'x' } }, { metric: 'doc::json', value: { a: { b: 'x' } } }, true],
     [{ 'value->a->b': { _eq: 'x' } }, { metric: 'doc::string', value: '{"a":{"b":"x"}}' }, false],
@@ -227,7 +245,26 @@ describe('evaluateFilter', () => {
 });
 
 describe('registerSqliteFunctions', () => {
-  test('adds sluice_regexp backed by JavaScript RegExp (u and s flags)', () => {
+  test('a 997-term _or compiles to a balanced tree that SQLite runs (a flat one passes its 1 000-deep expression limit)', () => {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE event (source TEXT, ts INTEGER)');
+    db.prepare('INSERT INTO event VALUES (?, ?)').run('s998', 1);
+    const filter = compileFilter({ _and: [{ _or: Array.from({ length: 997 }, (_, i) => ({ source: { _eq: `s${i + 2}` } })) }, { source: { _exists: true } }] }, 'sqlite');
+    expect(db.prepare(`SELECT COUNT(*) AS n FROM event WHERE ts > 0 AND ${filter.sql}`).get(...filter.params)).toEqual({ n: 1 });
+    db.close();
+  });
+
+  test('sluice_regexp runs RE2: a pattern that backtracks for minutes in a backtracking engine answers at once', () => {
+    const db = new Database(':memory:');
+    registerSqliteFunctions(db);
+    const started = Date.now();
+    const row = db.prepare("SELECT sluice_regexp(?, '(a+)+$', '') m, sluice_regexp(?, '\\s', '') s").get(`${'a'.repeat(5000)}!`, '\u00a0');
+    expect(row).toEqual({ m: 0, s: 1 }); // and \s still means JavaScript's \s (U+00A0 included)
+    expect(Date.now() - started).toBeLessThan(500);
+    db.close();
+  });
+
+  test('adds sluice_regexp backed by RE2 with JavaScript meaning (u and s flags)', () => {
     const db = new Database(':memory:');
     registerSqliteFunctions(db);
     const row = db

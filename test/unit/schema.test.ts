@@ -8,7 +8,8 @@ test('schema.graphql is what the type-graphql classes emit (run `npm run schema`
 });
 
 test('the schema has the operations the spec names', async () => {
-  const sdl = await schemaSdl();
+  // Descriptions aside, and argument lists on one line, as the spec writes them.
+  const sdl = (await schemaSdl()).replace(/"""[\s\S]*?"""/g, '').replace(/\(\s+/g, '(').replace(/\s+\)/g, ')');
   for (const op of ['me: User!', 'dataset(id: String!): Dataset', 'estimateExport(input: CreateExportInput!): ExportEstimate!',
     'createExport(input: CreateExportInput!): ExportResponse!', 'createStream(input: CreateExportInput!): ExportResponse!',
     'onExport(id: String!): ExportMutation!', 'createDataset(input: CreateDatasetInput!): DatasetResponse!', 'onDataset(id: String!): DatasetMutation!',

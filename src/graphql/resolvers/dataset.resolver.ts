@@ -1,6 +1,6 @@
 import { Arg, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { Permission } from '../../entities/dataset-member.entity';
-import { badRequest, notFound } from '../../errors';
+import { notFound } from '../../errors';
 import { Context } from '../context';
 import { envelope } from '../envelope';
 import { toDataset } from '../mappers';
@@ -8,50 +8,51 @@ import { CreateDatasetInput, Dataset, DatasetMutation, DatasetResponse } from '.
 
 @Resolver()
 export class DatasetResolver {
-  @Query(() => Dataset, { nullable: true })
-  async dataset(@Ctx() ctx: Context, @Arg('id', () => String) id: string): Promise<Dataset | null> {
+  @Query(() => Dataset, { description: "a dataset the caller is a member of; null if there is none such", nullable: true })
+  async dataset(@Ctx() ctx: Context, @Arg('id', () => String, { description: "the dataset id" }) id: string): Promise<Dataset | null> {
     const dataset = await ctx.services.datasets.requireAccess(id, ctx.user.id, Permission.READ);
     return toDataset(dataset, await ctx.services.datasets.metrics(dataset.id));
   }
 
-  @Mutation(() => DatasetResponse)
-  createDataset(@Ctx() ctx: Context, @Arg('input', () => CreateDatasetInput) input: CreateDatasetInput): Promise<DatasetResponse> {
+  @Mutation(() => DatasetResponse, { description: "makes a dataset" })
+  createDataset(@Ctx() ctx: Context, @Arg('input', () => CreateDatasetInput, { description: "the new dataset" }) input: CreateDatasetInput): Promise<DatasetResponse> {
     return envelope(async () => {
       const dataset = await ctx.services.datasets.create(input.name, ctx.user.id, input.description ?? null);
       return { item: toDataset(dataset, []) };
     }, { item: null });
   }
 
-  @Mutation(() => DatasetMutation)
-  onDataset(@Arg('id', () => String) id: string): DatasetMutation {
+  @Mutation(() => DatasetMutation, { description: "changes to one dataset" })
+  onDataset(@Arg('id', () => String, { description: "the dataset id" }) id: string): DatasetMutation {
     return { datasetId: id };
   }
 }
 
 @Resolver(() => DatasetMutation)
 export class DatasetMutationResolver {
-  @FieldResolver(() => DatasetResponse)
+  @FieldResolver(() => DatasetResponse, { description: "gives a user a permission on the dataset (or changes theirs)" })
   addMember(
     @Root() root: DatasetMutation,
     @Ctx() ctx: Context,
-    @Arg('email', () => String) email: string,
-    @Arg('permission', () => Permission) permission: Permission,
+    @Arg('email', () => String, { description: "the user's e-mail address" }) email: string,
+    @Arg('permission', () => Permission, { description: "what they may do" }) permission: Permission,
   ): Promise<DatasetResponse> {
     return envelope(async () => {
       const dataset = await ctx.services.datasets.requireAccess(root.datasetId, ctx.user.id, Permission.MANAGE);
       const member = await ctx.services.users.findByEmail(email);
-      await ctx.services.datasets.grant(dataset.id, member.id, permission);
+      await ctx.services.datasets.changeMember(dataset.id, ctx.user.id, member.id, permission);
       return { item: toDataset(dataset, await ctx.services.datasets.metrics(dataset.id)), message: `${member.email} now has ${permission} on dataset ${dataset.id}` };
     }, { item: null });
   }
 
-  @FieldResolver(() => DatasetResponse)
-  removeMember(@Root() root: DatasetMutation, @Ctx() ctx: Context, @Arg('email', () => String) email: string): Promise<DatasetResponse> {
+  @FieldResolver(() => DatasetResponse, { description: "takes a user's access to the dataset away" })
+  removeMember(@Root() root: DatasetMutation, @Ctx() ctx: Context, @Arg('email', () => String, { description: "the user's e-mail address" }) email: string): Promise<DatasetResponse> {
     return envelope(async () => {
       const dataset = await ctx.services.datasets.requireAccess(root.datasetId, ctx.user.id, Permission.MANAGE);
       const member = await ctx.services.users.findByEmail(email);
-      if (member.id === ctx.user.id) throw badRequest('you cannot remove yourself from a dataset you manage');
-      if (!(await ctx.services.datasets.revoke(dataset.id, member.id))) throw notFound(`${member.email} is not a member of dataset ${dataset.id}`);
+      if ((await ctx.services.datasets.changeMember(dataset.id, ctx.user.id, member.id, null)) === 'absent') {
+        throw notFound(`${member.email} is not a member of dataset ${dataset.id}`);
+      }
       return { item: toDataset(dataset, await ctx.services.datasets.metrics(dataset.id)), message: `${member.email} removed from dataset ${dataset.id}` };
     }, { item: null });
   }

@@ -12,50 +12,55 @@ import { User } from '../types/user.types';
 
 @Resolver(() => DataExport)
 export class ExportResolver {
-  @Mutation(() => ExportResponse)
-  createExport(@Ctx() ctx: Context, @Arg('input', () => CreateExportInput) input: CreateExportInput): Promise<ExportResponse> {
+  @Mutation(() => ExportResponse, { description: "queues an export; answers at once, a worker makes the file" })
+  createExport(@Ctx() ctx: Context, @Arg('input', () => CreateExportInput, { description: "what to export and how" }) input: CreateExportInput): Promise<ExportResponse> {
     return envelope(async () => ({ item: toDataExport(await ctx.services.exports.create(ctx.user, input)) }), { item: null });
   }
 
   @Mutation(() => ExportResponse, { description: 'the name the export guide uses; the same as createExport' })
-  createStream(@Ctx() ctx: Context, @Arg('input', () => CreateExportInput) input: CreateExportInput): Promise<ExportResponse> {
+  createStream(@Ctx() ctx: Context, @Arg('input', () => CreateExportInput, { description: "what to export and how" }) input: CreateExportInput): Promise<ExportResponse> {
     return this.createExport(ctx, input);
   }
 
-  @Mutation(() => ExportMutation)
-  onExport(@Arg('id', () => String) id: string): ExportMutation {
+  @Mutation(() => ExportMutation, { description: "actions on one of the caller's exports" })
+  onExport(@Arg('id', () => String, { description: "the export id" }) id: string): ExportMutation {
     return { exportId: id };
   }
 
   @Query(() => ExportEstimate, { description: 'a dry run' })
-  estimateExport(@Ctx() ctx: Context, @Arg('input', () => CreateExportInput) input: CreateExportInput): Promise<ExportEstimate> {
+  estimateExport(@Ctx() ctx: Context, @Arg('input', () => CreateExportInput, { description: "the export to count, as createExport takes it" }) input: CreateExportInput): Promise<ExportEstimate> {
     return ctx.services.exports.estimate(ctx.user, input);
   }
 
-  @FieldResolver(() => User)
+  @FieldResolver(() => User, { description: "who asked for it (always the caller)" })
   async user(@Root() root: DataExport, @Ctx() ctx: Context): Promise<User> {
     // Only the owner ever sees an export, so the owner is the caller.
     return { id: ctx.user.id, email: ctx.user.email };
   }
 
-  @FieldResolver(() => DataRange)
+  @FieldResolver(() => DataRange, { description: "the datasets and metrics it covers" })
   async dataRange(@Root() root: DataExport, @Ctx() ctx: Context): Promise<DataRange> {
+    // Only what the caller can still read: a member removed since asking sees no name, description or metrics.
     const datasets: Dataset[] = [];
+    ctx.readable ??= new Map();
     for (const id of root.datasetIds) {
+      let readable = ctx.readable.get(id);
+      if (!readable) ctx.readable.set(id, (readable = ctx.services.datasets.permissionOf(id, ctx.user.id).then((p) => p !== null)));
+      if (!(await readable)) continue;
       const d = await ctx.services.datasets.findById(id);
       if (d) datasets.push(toDataset(d, await ctx.services.datasets.metrics(id)));
     }
     return { datasets, metrics: root.metrics };
   }
 
-  @FieldResolver(() => DataExportStatus)
+  @FieldResolver(() => DataExportStatus, { description: "where it stands" })
   async status(@Root() root: DataExport, @Ctx() ctx: Context): Promise<DataExportStatus> {
     if (root.statusValue.status !== ExportStatus.QUEUING) return root.statusValue;
     ctx.queuePositions ??= ctx.services.queue.queuePositions();
     return { ...root.statusValue, queuePosition: (await ctx.queuePositions).get(root.id) ?? null };
   }
 
-  @FieldResolver(() => DataExportResult, { nullable: true })
+  @FieldResolver(() => DataExportResult, { description: "the file, once COMPLETED; null before", nullable: true })
   result(@Root() root: DataExport): DataExportResult | null {
     return root.resultValue;
   }
@@ -63,17 +68,17 @@ export class ExportResolver {
 
 @Resolver(() => ExportMutation)
 export class ExportMutationResolver {
-  @FieldResolver(() => ExportResponse)
+  @FieldResolver(() => ExportResponse, { description: "stops a QUEUING or GENERATING export; its partial file is removed" })
   cancel(@Root() root: ExportMutation, @Ctx() ctx: Context): Promise<ExportResponse> {
     return envelope(async () => ({ item: toDataExport(await ctx.services.exports.cancel(ctx.user, root.exportId)) }), { item: null });
   }
 
-  @FieldResolver(() => ExportResponse)
+  @FieldResolver(() => ExportResponse, { description: "cancels it if needed, then deletes it and its file" })
   remove(@Root() root: ExportMutation, @Ctx() ctx: Context): Promise<ExportResponse> {
     return envelope(async () => ({ item: toDataExport(await ctx.services.exports.remove(ctx.user, root.exportId)), message: `export ${root.exportId} removed` }), { item: null });
   }
 
-  @FieldResolver(() => DownloadLinkResponse)
+  @FieldResolver(() => DownloadLinkResponse, { description: "a short-lived link to download the COMPLETED file" })
   createDownloadLink(@Root() root: ExportMutation, @Ctx() ctx: Context): Promise<DownloadLinkResponse> {
     return envelope(async () => {
       const row = await ctx.services.exports.get(ctx.user, root.exportId);

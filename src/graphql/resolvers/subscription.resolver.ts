@@ -24,7 +24,7 @@ export class SubscriptionResolver {
       }
     },
   })
-  exportUpdated(@Root() change: ExportChange, @Arg('id', () => String) _id: string, @Ctx() ctx: Context): DataExport {
+  exportUpdated(@Root() change: ExportChange, @Arg('id', () => String, { description: 'the export id' }) _id: string, @Ctx() ctx: Context): DataExport {
     ctx.queuePositions = undefined; // each message reads the queue afresh
     return toExportChange(change);
   }

@@ -10,16 +10,16 @@ import { UsageLimit, User } from '../types/user.types';
 
 @Resolver(() => User)
 export class UserResolver {
-  @Query(() => User)
+  @Query(() => User, { description: "the caller" })
   me(@Ctx() ctx: Context): User {
     return { id: ctx.user.id, email: ctx.user.email };
   }
 
-  @FieldResolver(() => DatasetPage)
+  @FieldResolver(() => DatasetPage, { description: "the datasets the user is a member of" })
   async datasets(
     @Ctx() ctx: Context,
-    @Arg('cursor', () => String, { nullable: true }) cursor?: string | null,
-    @Arg('limit', () => Int, { nullable: true }) limit?: number | null,
+    @Arg('cursor', () => String, { description: "the cursor of the previous page; none for the first", nullable: true }) cursor?: string | null,
+    @Arg('limit', () => Int, { description: "datasets per page: default 25, at most 1000", nullable: true }) limit?: number | null,
   ): Promise<DatasetPage> {
     const page = pageWindow(cursor, limit);
     const { items, total } = await ctx.services.datasets.listForUser(ctx.user.id, page.offset, page.limit);
@@ -27,17 +27,17 @@ export class UserResolver {
     return { items: datasets, cursor: nextCursor(page.offset, page.limit, total), count: total };
   }
 
-  @FieldResolver(() => DataExport, { nullable: true })
-  async export(@Ctx() ctx: Context, @Arg('id', () => String) id: string): Promise<DataExport> {
+  @FieldResolver(() => DataExport, { description: "one of the user's exports by id; null if there is none such", nullable: true })
+  async export(@Ctx() ctx: Context, @Arg('id', () => String, { description: "the export id" }) id: string): Promise<DataExport> {
     return toDataExport(await ctx.services.exports.get(ctx.user, id));
   }
 
-  @FieldResolver(() => DataExportPage)
+  @FieldResolver(() => DataExportPage, { description: "the user's exports, newest first" })
   async exports(
     @Ctx() ctx: Context,
-    @Arg('cursor', () => String, { nullable: true }) cursor?: string | null,
-    @Arg('limit', () => Int, { nullable: true }) limit?: number | null,
-    @Arg('filter', () => DataExportFilter, { nullable: true }) filter?: DataExportFilter | null,
+    @Arg('cursor', () => String, { description: "the cursor of the previous page; none for the first", nullable: true }) cursor?: string | null,
+    @Arg('limit', () => Int, { description: "exports per page: default 25, at most 1000", nullable: true }) limit?: number | null,
+    @Arg('filter', () => DataExportFilter, { description: "only exports that match", nullable: true }) filter?: DataExportFilter | null,
   ): Promise<DataExportPage> {
     const page = pageWindow(cursor, limit);
     const { items, total } = await ctx.services.exports.list(
@@ -54,13 +54,14 @@ export class UserResolver {
     return { items: items.map(toDataExport), cursor: nextCursor(page.offset, page.limit, total), count: total };
   }
 
-  @FieldResolver(() => UsageLimit)
+  @FieldResolver(() => UsageLimit, { description: "the user's limits" })
   usageLimit(@Root() _user: User, @Ctx() ctx: Context): UsageLimit {
     return { values: { ...ctx.services.exports.limitsOf(ctx.user) } };
   }
 
-  @FieldResolver(() => JSONScalar)
+  @FieldResolver(() => JSONScalar, { description: "what is left of the limits now: { maxDataExports, maxDataExportRecords }" })
   usageRemaining(@Ctx() ctx: Context): Promise<unknown> {
-    return ctx.services.exports.usageRemaining(ctx.user);
+    ctx.usageRemaining ??= ctx.services.exports.usageRemaining(ctx.user);
+    return ctx.usageRemaining;
   }
 }

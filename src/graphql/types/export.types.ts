@@ -3,42 +3,42 @@ import { JSONScalar, LongScalar } from '../scalars';
 import { Dataset } from './dataset.types';
 import { EventField, ExportStatus, ResponseCode, TimestampFormat, TimestampPrecision } from './enums';
 
-@ObjectType()
+@ObjectType({ description: "What an export covers: datasets, and optionally only some metrics." })
 export class DataRange {
-  @Field(() => [Dataset])
+  @Field(() => [Dataset], { description: "the datasets exported" })
   datasets: Dataset[];
 
-  @Field(() => [String], { nullable: 'itemsAndList' })
+  @Field(() => [String], { description: "only these metrics (name::type, or *::type for every metric of a type); null for all", nullable: 'itemsAndList' })
   metrics: string[] | null;
 }
 
-@ObjectType()
+@ObjectType({ description: "Where an export stands." })
 export class DataExportStatus {
-  @Field(() => ExportStatus)
+  @Field(() => ExportStatus, { description: "the state" })
   status: ExportStatus;
 
-  @Field(() => LongScalar)
+  @Field(() => LongScalar, { description: "how many records it should hold; filled in before generation starts" })
   recordsEstimate: number;
 
-  @Field(() => LongScalar)
+  @Field(() => LongScalar, { description: "records written so far; moves at least once a second while GENERATING" })
   recordsProcessed: number;
 
   @Field(() => Int, { nullable: true, description: '1 = next to start; null unless QUEUING' })
   queuePosition: number | null;
 
-  @Field(() => LongScalar, { nullable: true })
+  @Field(() => LongScalar, { description: "when generation started (epoch ms)", nullable: true })
   startedOn: number | null;
 
   @Field(() => String, { nullable: true, description: 'why it FAILED, or why it was CANCELLED' })
   message: string | null;
 }
 
-@ObjectType()
+@ObjectType({ description: "The finished file of a COMPLETED export." })
 export class DataExportResult {
-  @Field(() => LongScalar, { nullable: true })
+  @Field(() => LongScalar, { description: "when the file was finished (epoch ms)", nullable: true })
   completedOn: number | null;
 
-  @Field(() => LongScalar, { nullable: true })
+  @Field(() => LongScalar, { description: "when the file is deleted (epoch ms); downloads then answer 410", nullable: true })
   expiresOn: number | null;
 
   @Field(() => LongScalar, { description: 'the CSV, uncompressed' })
@@ -54,33 +54,33 @@ export class DataExportResult {
   truncated: boolean;
 }
 
-@ObjectType()
+@ObjectType({ description: "An export of events to a file, asked for by the caller. It holds the events received up to requestedOn." })
 export class DataExport {
-  @Field()
+  @Field({ description: "the export id, also in its download URL /api/v3/data/exports/{id}" })
   id: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { description: "the name given when asked for; the download file is named after it", nullable: true })
   name: string | null;
 
-  @Field(() => TimestampPrecision)
+  @Field(() => TimestampPrecision, { description: "the unit of its timestamps" })
   timestampPrecision: TimestampPrecision;
 
-  @Field(() => [EventField])
+  @Field(() => [EventField], { description: "its columns, in order" })
   fields: EventField[];
 
-  @Field(() => JSONScalar, { nullable: true })
+  @Field(() => JSONScalar, { description: "the filter expression it applies, as given", nullable: true })
   filter: unknown;
 
-  @Field(() => LongScalar, { nullable: true })
+  @Field(() => LongScalar, { description: "first timestamp included (epoch ms, inclusive)", nullable: true })
   from: number | null;
 
-  @Field(() => LongScalar, { nullable: true })
+  @Field(() => LongScalar, { description: "end of the time range (epoch ms, exclusive)", nullable: true })
   to: number | null;
 
-  @Field(() => Int, { nullable: true })
+  @Field(() => Int, { description: "most records it holds, as asked", nullable: true })
   limit: number | null;
 
-  @Field(() => LongScalar)
+  @Field(() => LongScalar, { description: "when it was asked for (epoch ms): it holds the events received up to then" })
   requestedOn: number;
 
   @Field({
@@ -97,57 +97,57 @@ export class DataExport {
   resultValue: DataExportResult | null;
 }
 
-@ObjectType()
+@ObjectType({ description: "One page of exports, newest first; pass cursor back to get the next." })
 export class DataExportPage {
-  @Field(() => [DataExport])
+  @Field(() => [DataExport], { description: "the exports on this page" })
   items: DataExport[];
 
   @Field(() => String, { nullable: true, description: 'null on the last page' })
   cursor: string | null;
 
-  @Field(() => Int, { nullable: true })
+  @Field(() => Int, { description: "how many match in all", nullable: true })
   count: number | null;
 }
 
-@InputType()
+@InputType({ description: "What an export covers: datasets, and optionally only some metrics." })
 export class DataRangeInput {
-  @Field(() => [String], { nullable: true })
+  @Field(() => [String], { description: "dataset ids (one string is read as a list of one); READ is needed on each", nullable: true })
   datasets?: string[] | null;
 
-  @Field(() => [String], { nullable: 'itemsAndList' })
+  @Field(() => [String], { description: "only these metrics: name::type, or *::type for every metric of a type (types: number, number[], bool, string, json; boolean is another name for bool); null or empty for all", nullable: 'itemsAndList' })
   metrics?: (string | null)[] | null;
 }
 
-@InputType()
+@InputType({ description: "What to export and how to write it." })
 export class CreateExportInput {
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { description: "a name for the export and its download file, at most 255 characters", nullable: true })
   name?: string | null;
 
-  @Field(() => DataRangeInput)
+  @Field(() => DataRangeInput, { description: "the datasets and metrics to export" })
   dataRange: DataRangeInput;
 
-  @Field(() => TimestampPrecision, { nullable: true, defaultValue: TimestampPrecision.MILLISECONDS })
+  @Field(() => TimestampPrecision, { description: "the unit of exported timestamps", nullable: true, defaultValue: TimestampPrecision.MILLISECONDS })
   timestampPrecision?: TimestampPrecision;
 
-  @Field(() => [EventField], { nullable: true })
+  @Field(() => [EventField], { description: "the columns, in order", nullable: true })
   fields?: EventField[] | null;
 
-  @Field(() => JSONScalar, { nullable: true })
+  @Field(() => JSONScalar, { description: "only events that match this filter expression, e.g. {\"source\": {\"_eq\": \"sensor-1\"}} (see the README for fields and operators)", nullable: true })
   filter?: unknown;
 
-  @Field(() => LongScalar, { nullable: true, description: 'inclusive' })
+  @Field(() => LongScalar, { nullable: true, description: 'first timestamp included (epoch ms, inclusive)' })
   from?: number | null;
 
-  @Field(() => LongScalar, { nullable: true, description: 'exclusive' })
+  @Field(() => LongScalar, { nullable: true, description: 'end of the time range (epoch ms, exclusive)' })
   to?: number | null;
 
-  @Field(() => Int, { nullable: true })
+  @Field(() => Int, { description: "at most this many records (the first ones in timestamp order)", nullable: true })
   limit?: number | null;
 
-  @Field(() => Boolean, { nullable: true, defaultValue: true })
+  @Field(() => Boolean, { description: "start with a row of field names", nullable: true, defaultValue: true })
   header?: boolean;
 
-  @Field(() => TimestampFormat, { nullable: true, defaultValue: TimestampFormat.EPOCH })
+  @Field(() => TimestampFormat, { description: "timestamps as epoch numbers or ISO 8601 text", nullable: true, defaultValue: TimestampFormat.EPOCH })
   timestampFormat?: TimestampFormat;
 
   @Field(() => String, { nullable: true, defaultValue: 'UTC', description: 'IANA zone, for ISO8601' })
@@ -157,77 +157,77 @@ export class CreateExportInput {
   excelSafe?: boolean;
 }
 
-@InputType()
+@InputType({ description: "Exports in any of these states." })
 export class ExportStatusFilter {
-  @Field(() => [ExportStatus], { nullable: true })
+  @Field(() => [ExportStatus], { description: "any of these states", nullable: true })
   _in?: ExportStatus[] | null;
 }
 
-@InputType()
+@InputType({ description: "Exports whose name matches." })
 export class NameFilter {
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { description: "a JavaScript regular expression the name must match", nullable: true })
   _regex?: string | null;
 }
 
-@InputType()
+@InputType({ description: "Exports asked for within a time range (epoch milliseconds)." })
 export class RequestedOnFilter {
-  @Field(() => LongScalar, { nullable: true })
+  @Field(() => LongScalar, { description: "asked for at or after (epoch ms)", nullable: true })
   _gte?: number | null;
 
-  @Field(() => LongScalar, { nullable: true })
+  @Field(() => LongScalar, { description: "asked for before (epoch ms)", nullable: true })
   _lt?: number | null;
 }
 
-@InputType()
+@InputType({ description: "Which of the caller's exports to list; all conditions must hold." })
 export class DataExportFilter {
-  @Field(() => ExportStatusFilter, { nullable: true })
+  @Field(() => ExportStatusFilter, { description: "by state", nullable: true })
   status?: ExportStatusFilter | null;
 
-  @Field(() => NameFilter, { nullable: true })
+  @Field(() => NameFilter, { description: "by name", nullable: true })
   name?: NameFilter | null;
 
-  @Field(() => RequestedOnFilter, { nullable: true })
+  @Field(() => RequestedOnFilter, { description: "by when it was asked for", nullable: true })
   requestedOn?: RequestedOnFilter | null;
 }
 
-@ObjectType()
+@ObjectType({ description: "What an export would hold, counted without making it." })
 export class ExportEstimate {
-  @Field(() => LongScalar)
+  @Field(() => LongScalar, { description: "records it would hold (exact, or estimated from a sample for a costly filter)" })
   records: number;
 
-  @Field(() => LongScalar)
+  @Field(() => LongScalar, { description: "a rough size of the uncompressed CSV" })
   bytes: number;
 }
 
-@ObjectType()
+@ObjectType({ description: "The outcome of an export mutation." })
 export class ExportResponse {
-  @Field(() => ResponseCode)
+  @Field(() => ResponseCode, { description: "SUCCESS, or why not" })
   responseCode: ResponseCode;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { description: "what went wrong and what to do, or a note on success", nullable: true })
   message: string | null;
 
-  @Field(() => DataExport, { nullable: true })
+  @Field(() => DataExport, { description: "the export as it is now", nullable: true })
   item: DataExport | null;
 }
 
-@ObjectType()
+@ObjectType({ description: "A download link, or why there is none." })
 export class DownloadLinkResponse {
-  @Field(() => ResponseCode)
+  @Field(() => ResponseCode, { description: "SUCCESS, or why not" })
   responseCode: ResponseCode;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { description: "what went wrong and what to do, when not SUCCESS", nullable: true })
   message: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { description: "a relative URL that downloads the file without headers: /api/v3/data/exports/{id}?token=…", nullable: true })
   link: string | null;
 
-  @Field(() => LongScalar, { nullable: true })
+  @Field(() => LongScalar, { description: "when the link stops working (epoch ms)", nullable: true })
   expiresOn: number | null;
 }
 
 /** Carries the export id to cancel/remove/createDownloadLink nested under onExport. */
-@ObjectType()
+@ObjectType({ description: "Actions on one of the caller's exports." })
 export class ExportMutation {
   exportId: string;
 }
