@@ -58,7 +58,7 @@ async function profileExport(databaseUrl: string, datasetId: number, out: string
   let records = 0;
   await runExport(
     {
-      databaseUrl, tmpPath: out, knownEstimate: 1,
+      databaseUrl, exportId: 'profile', tmpPath: out, knownEstimate: 1,
       params: { datasetIds: [datasetId], metrics: null, timestampPrecision: 'MILLISECONDS', fields: [...DEFAULT_FIELDS], filter: null, from: null, to: null, limit: null, header: true, timestampFormat: 'EPOCH', timeZone: 'UTC', excelSafe: false, maxRecords: 50_000_000 },
     },
     (m) => {

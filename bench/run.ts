@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import { format as formatSql } from 'mysql2';
 import { mysqlConnectionOptions } from '../src/db/data-source';
-import { csvWriter } from '../src/exports/csv';
+import { csvWriter } from '../src/exports/formats/csv';
 import { buildExportQuery } from '../src/exports/export-query';
 import { DEFAULT_FIELDS, ExportParams } from '../src/exports/params';
 import {
@@ -33,6 +33,7 @@ import {
 } from './harness';
 import { nginxFileServer } from './nginx';
 import { sqliteExportSpeed } from './sqlite';
+import { formatsBench, formatsTable } from './formats';
 import { summariseProfiles } from './profile';
 
 /** The references compress at gzip's default level, as the bars are set against `gzip -6`. */
@@ -461,6 +462,8 @@ async function main(): Promise<void> {
     log('memory: a separate `sluice worker` process per export, sampling /proc/<pid>/status…');
     const s2 = await startServer('server-noworker', { ...env, EXPORT_WORKERS: '0' }, scratch);
     const mem = await memory(opts, new Client(s2.baseUrl, fixture.tokens[0]), fixture.datasetId, { ...env, EXPORT_CONCURRENCY: '1' }, scratch, profileDir);
+    log('formats: every format against CSV, peak RSS at 1M and the full dataset, Parquet against CSV + DuckDB (bench/formats.ts)…');
+    const formats = await formatsBench(s2.baseUrl, fixture.tokens[0], fixture.datasetId, opts.events, env, scratch, exportsDir);
     await s2.proc.stop();
 
     // Phase 5: the same export on the embedded store, against the sqlite3 shell.
@@ -495,7 +498,10 @@ async function main(): Promise<void> {
       p99MsBusy: round(percentile(latency.busy, 99)),
       downloadRatio: round(getMBps / plainMBps, 3),
       nginxMBps: round(nginxMBps, 1),
+      formats: formats.formats,
+      parquetVsDuckdbRatio: formats.parquetVsDuckdbRatio,
       detail: {
+        formats: { ...formats.detail, csv: formats.csv },
         exportSeconds: speed.sluiceRuns.map((r) => round(r.seconds, 3)),
         referenceSeconds: speed.refRuns.map((r) => round(r.seconds, 3)),
         exportCsvBytes: speed.kept.result.sizeInBytes,
@@ -548,6 +554,7 @@ async function main(): Promise<void> {
       `| download (gzip passed through) vs a bare node:http server streaming the file | ${round(getMBps, 0)} vs ${round(plainMBps, 0)} MB/s = **${results.downloadRatio}×** | ≥ 0.9× | ${verdict(results.bars.downloadRatio.met)} |`,
       `| nginx serving the file with sendfile (what offloading downloads gets) | ${round(nginxMBps, 0)} MB/s | | |`,
       `| \`cat\` of the file (page cache, for scale) | ${round(catMBps, 0)} MB/s | | |`,
+      ...formatsTable(formats),
     ].join('\n');
     process.stdout.write(`\n${table}\n\nwritten to ${path.relative(process.cwd(), out) || out}\n`);
 

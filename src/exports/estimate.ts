@@ -10,6 +10,7 @@ import type { CountReply, CountRequest } from './count-thread';
 import { datasetCondition, exportWhere, metricCondition, toMicros } from './export-query';
 import { compileFilter } from './filter';
 import { filterSize } from './filter-limits';
+import { formatOf } from './formats';
 import { ExportParams } from './params';
 import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
 
@@ -252,4 +253,9 @@ export class ExportEstimator {
     const row = await this.counter.row(`SELECT COUNT(*) AS n FROM event WHERE ${this.counter.guard}${where.sql}`, where.params, STATEMENT_BUDGET_MS, false);
     return row ? Number(row.n) : null;
   }
+}
+
+/** Bytes of the data file for that many records, in the export's format: a guide, not a promise. */
+export function estimateBytes(params: ExportParams, records: number): number {
+  return Math.round(records * formatOf(params).bytesPerRecord(params));
 }

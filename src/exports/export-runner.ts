@@ -2,13 +2,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { once } from 'node:events';
+import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2';
 import { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from '../db/connection';
-import { csvWriter } from './csv';
 import { buildExportQuery } from './export-query';
 import { registerSqliteFunctions } from './filter';
+import { formatOf, storedAs } from './formats';
+import { manifestOf, ZipPackage } from './formats/zip';
 import { ExportParams } from './params';
 import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
 
@@ -16,17 +18,22 @@ import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './reg
 export type RunnerMessage =
   | { type: 'estimate'; records: number }
   | { type: 'progress'; processed: number }
-  | { type: 'done'; records: number; sizeInBytes: number; compressedSizeInBytes: number; sha256: string; truncated: boolean };
+  | {
+      type: 'done'; records: number; sizeInBytes: number; compressedSizeInBytes: number; sha256: string; truncated: boolean;
+      /** When the file was finished (a ZIP's manifest holds it too). */
+      completedOn: number;
+    };
 
 export interface RunnerJob {
   databaseUrl: string;
+  exportId: string;
   params: ExportParams;
   tmpPath: string;
   /** The count made when the export was queued; 0 means the runner counts. */
   knownEstimate: number;
 }
 
-/** Rows formatted and written to gzip at a time: coalescing keeps gzip and csv-stringify efficient. */
+/** Rows formatted and written at a time: coalescing keeps gzip and the writers efficient. */
 const BATCH_ROWS = 2000;
 const PROGRESS_EVERY_MS = 200;
 const GZIP_LEVEL = 6;
@@ -35,10 +42,18 @@ type RowSource = (onBatch: (rows: unknown[][]) => Promise<void> | void) => Promi
 
 interface Store {
   count(sql: string, params: unknown[]): Promise<number>;
+  /** The export's own row, for a ZIP's manifest. */
+  exportRow(id: string): Promise<{ name: string | null; requestedOn: number }>;
   rows(sql: string, params: unknown[]): RowSource;
   /** Whether the last statement hit MariaDB's regex step limit (a warning there, not an error). */
   regexLimitHit(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+function exportRowOf(row: unknown): { name: string | null; requestedOn: number } {
+  if (!row) throw new Error('the export was removed while it was generating');
+  const r = row as { name: string | null; requested_on: number | string };
+  return { name: r.name, requestedOn: Number(r.requested_on) };
 }
 
 async function openStore(databaseUrl: string): Promise<Store> {
@@ -49,6 +64,7 @@ async function openStore(databaseUrl: string): Promise<Store> {
     registerSqliteFunctions(db);
     return {
       count: async (sql, params) => Number((db.prepare(sql).get(...params) as { n: number }).n),
+      exportRow: async (id) => exportRowOf(db.prepare('SELECT name, requested_on FROM data_export WHERE id = ?').get(id)),
       rows: (sql, params) => async (onBatch) => {
         let batch: unknown[][] = [];
         for (const row of db.prepare(sql).raw(true).iterate(...params) as Iterable<unknown[]>) {
@@ -69,6 +85,7 @@ async function openStore(databaseUrl: string): Promise<Store> {
     new Promise<T>((resolve, reject) => conn.query(sql, params, (err, res) => (err ? reject(err) : resolve(res as T))));
   return {
     count: async (sql, params) => Number((await query<{ n: number }[]>(sql, params))[0].n),
+    exportRow: async (id) => exportRowOf((await query<unknown[]>('SELECT name, requested_on FROM data_export WHERE id = ?', [id]))[0]),
     // Streams the result set, pausing the socket while gzip catches up, so memory stays flat.
     rows: (sql, params) => (onBatch) =>
       new Promise<void>((resolve, reject) => {
@@ -117,41 +134,53 @@ export function lowerThisThreadsPriority(): void {
 }
 
 /**
- * Query -> CSV -> gzip -> temporary file. Streams in batches and waits for gzip to drain, so memory
- * does not grow with the export. Runs inside a worker thread: the CSV work never blocks the server.
+ * Query -> format writer -> (gzip | as is | ZIP entry) -> temporary file. Streams in batches and waits for
+ * the file to drain, so memory does not grow with the export. Runs inside a worker thread: the format
+ * work never blocks the server.
  */
 export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => void): Promise<void> {
   lowerThisThreadsPriority();
   const store = await openStore(job.databaseUrl);
+  const format = formatOf(job.params);
+  const stored = storedAs(job.params);
   const file = fs.createWriteStream(job.tmpPath, { flags: 'wx' });
-  const gzip = zlib.createGzip({ level: GZIP_LEVEL });
-  gzip.pipe(file);
   const fileDone = once(file, 'close');
-  const fileError = new Promise<never>((_, reject) => {
-    file.on('error', reject);
-    gzip.on('error', reject);
-  });
+  let failure: (err: Error) => void = () => undefined;
+  const fileError = new Promise<never>((_, reject) => (failure = reject));
   fileError.catch(() => undefined);
+  file.on('error', failure);
+  let sink: Writable = file;
+  let zip: ZipPackage | undefined;
+  if (stored === 'gzip') {
+    const gzip = zlib.createGzip({ level: GZIP_LEVEL });
+    gzip.on('error', failure);
+    gzip.pipe(file);
+    sink = gzip;
+  } else if (stored === 'zip') {
+    zip = new ZipPackage(file, failure);
+  }
   try {
-    const writer = csvWriter(job.params);
+    const row = zip ? await store.exportRow(job.exportId) : undefined;
+    if (zip && row) sink = zip.beginEntry(`events.${format.extension}`, row.requestedOn, format.storedCompression === 'gzip');
+    const hash = crypto.createHash('sha256');
+    let size = 0;
+    const out = async (chunk: Buffer | string) => {
+      if (!chunk.length) return;
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      hash.update(bytes);
+      size += bytes.length;
+      if (!sink.write(bytes)) await Promise.race([once(sink, 'drain'), fileError]);
+    };
+    const writer = format.writer(job.params, out);
     const query = buildExportQuery(job.params, writer.columns, dialectOf(job.databaseUrl));
     const cap = query.capApplies ? query.rowLimit - 1 : query.rowLimit;
     if (!job.knownEstimate) report({ type: 'estimate', records: Math.min(await store.count(query.count, query.params), cap) });
     const hasRegex = regexPatternsOf(job.params.filter).length > 0;
 
-    const hash = crypto.createHash('sha256');
-    let size = 0;
     let records = 0;
     let truncated = false;
     let lastReport = Date.now();
-    const write = async (chunk: string) => {
-      if (!chunk) return;
-      const bytes = Buffer.from(chunk, 'utf8');
-      hash.update(bytes);
-      size += bytes.length;
-      if (!gzip.write(bytes)) await Promise.race([once(gzip, 'drain'), fileError]);
-    };
-    await write(writer.preamble());
+    await writer.begin();
     await store.rows(query.select, query.params)(async (rows) => {
       if (truncated) return;
       if (query.capApplies && records + rows.length > cap) {
@@ -159,19 +188,25 @@ export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => vo
         truncated = true;
       }
       records += rows.length;
-      await write(writer.formatRows(rows));
+      await writer.rows(rows);
       if (Date.now() - lastReport >= PROGRESS_EVERY_MS) {
         lastReport = Date.now();
         report({ type: 'progress', processed: records });
       }
     });
     if (hasRegex && (await store.regexLimitHit())) throw new Error(regexLimitMessage(job.params.filter));
-    gzip.end();
+    await writer.end();
+    const sha256 = hash.digest('hex');
+    const completedOn = Date.now();
+    if (zip && row) {
+      sink.end();
+      zip.finish(JSON.stringify(manifestOf(job, row, { completedOn, records, truncated, sha256, sizeInBytes: size }), null, 2) + '\n', row.requestedOn);
+    } else sink.end();
     await Promise.race([fileDone, fileError]);
     report({ type: 'progress', processed: records });
-    report({ type: 'done', records, sizeInBytes: size, compressedSizeInBytes: fs.statSync(job.tmpPath).size, sha256: hash.digest('hex'), truncated });
+    report({ type: 'done', records, sizeInBytes: size, compressedSizeInBytes: fs.statSync(job.tmpPath).size, sha256, truncated, completedOn });
   } catch (err) {
-    gzip.destroy();
+    sink.destroy();
     file.destroy();
     throw err;
   } finally {

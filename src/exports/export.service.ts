@@ -12,12 +12,13 @@ import { UserEntity } from '../entities/user.entity';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
 import { countFinishedExport, formatOf } from '../observability/metrics';
-import { isValidTimeZone } from './csv';
 import { REMOVAL_KEPT_MS } from './changes';
+import { isValidTimeZone } from './formats/csv';
 import { ExportEvents } from './export-events';
-import { ExportEstimator } from './estimate';
+import { estimateBytes, ExportEstimator } from './estimate';
 import { recordCap } from './export-query';
 import { compileFilter, FilterError } from './filter';
+import { FormatName, PackagingName } from './formats/format';
 import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
 import { boundedRegex, RegexError } from './regex';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, TimestampFormatName } from './params';
@@ -36,6 +37,8 @@ export interface ExportRequest {
   timestampFormat?: TimestampFormatName | null;
   timeZone?: string | null;
   excelSafe?: boolean | null;
+  format?: FormatName | null;
+  packaging?: PackagingName | null;
 }
 
 export interface UsageLimits {
@@ -111,6 +114,9 @@ export class ExportService {
     if (req.limit != null && req.limit < 1) throw badRequest(`limit must be a positive number of records, not ${req.limit}`);
     const timeZone = req.timeZone ?? 'UTC';
     if (!isValidTimeZone(timeZone)) throw badRequest(`timeZone "${timeZone}" is not an IANA time zone (e.g. "Europe/Paris")`);
+    const format = req.format ?? 'CSV';
+    const packaging = req.packaging ?? 'NONE';
+    checkFormatOptions(format, req, timeZone);
     if (req.name != null && req.name.length > 255) throw badRequest('name has at most 255 characters');
     const filter = req.filter ?? null;
     try {
@@ -132,6 +138,8 @@ export class ExportService {
       timestampFormat: req.timestampFormat ?? 'EPOCH',
       timeZone,
       excelSafe: req.excelSafe ?? false,
+      format,
+      packaging,
       maxRecords: this.limitsOf(user).maxDataExportRecords,
     };
   }
@@ -282,15 +290,21 @@ export class ExportService {
   async estimate(user: UserEntity, req: ExportRequest): Promise<{ records: number; bytes: number }> {
     const params = await this.validate(user, req);
     const records = await this.countRecords(params);
-    // Average bytes of a CSV line, measured on the seeded data per field; a guide, not a promise.
-    const perRecord = params.fields.reduce((sum, f) => sum + (FIELD_BYTES[f] ?? 16), 0);
-    return { records, bytes: records * perRecord };
+    return { records, bytes: estimateBytes(params, records) };
   }
 }
 
-const FIELD_BYTES: Record<EventFieldName, number> = {
-  timestamp: 14, dataset: 3, metric: 20, producer: 38, source: 11, value: 8, tags: 24, location: 30, geohash: 10, elevation: 3, tsReceived: 14,
-};
+
+/** §12: an option set to anything but its default where the format ignores it is refused, by name. */
+function checkFormatOptions(format: FormatName, req: ExportRequest, timeZone: string): void {
+  const misplaced: string[] = [];
+  if (format !== 'CSV' && req.excelSafe) misplaced.push('excelSafe: true (it applies to CSV only)');
+  if (format === 'PARQUET') {
+    if (req.timestampFormat === 'ISO8601') misplaced.push('timestampFormat: ISO8601 (Parquet timestamps are typed, always UTC)');
+    if (timeZone !== 'UTC') misplaced.push(`timeZone: "${timeZone}" (Parquet timestamps are typed, always UTC)`);
+  }
+  if (misplaced.length) throw badRequest(`${misplaced.join('; ')}: not an option for format ${format}; leave it at its default`);
+}
 
 export interface ExportListFilter {
   statusIn?: ExportStatus[] | null;

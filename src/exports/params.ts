@@ -1,5 +1,7 @@
 import type { EventFieldName, Precision } from '../events/event-schema';
 
+import type { FormatName, PackagingName } from './formats/format';
+
 export { DEFAULT_FIELDS, EVENT_FIELDS } from '../events/event-schema';
 export type { EventFieldName, Precision } from '../events/event-schema';
 export type TimestampFormatName = 'EPOCH' | 'ISO8601';
@@ -20,6 +22,10 @@ export interface ExportParams {
   timestampFormat: TimestampFormatName;
   timeZone: string;
   excelSafe: boolean;
+  /** Absent on exports asked for before formats existed: CSV. */
+  format?: FormatName;
+  /** Absent on exports asked for before packaging existed: NONE. */
+  packaging?: PackagingName;
   /** The user's maxDataExportRecords when the export was asked for. */
   maxRecords: number;
   /**

@@ -3,7 +3,7 @@ import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
 import type { ExportChange } from '../exports/export-watch';
 import { ExportParams } from '../exports/params';
 import { Dataset } from './types/dataset.types';
-import { EventField, TimestampPrecision } from './types/enums';
+import { EventField, ExportFormat, ExportPackaging, TimestampPrecision } from './types/enums';
 import { DataExport } from './types/export.types';
 
 export function toDataset(entity: DatasetEntity, metrics: DatasetMetricEntity[]): Dataset {
@@ -29,6 +29,8 @@ export function toDataExport(e: DataExportEntity): DataExport {
     limit: params.limit,
     requestedOn: e.requestedOn,
     removed: false,
+    format: (params.format ?? 'CSV') as ExportFormat,
+    packaging: (params.packaging ?? 'NONE') as ExportPackaging,
     userId: e.userId,
     datasetIds: params.datasetIds,
     metrics: params.metrics,

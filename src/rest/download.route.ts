@@ -5,6 +5,9 @@ import { Request, Response, Router } from 'express';
 import { ErrorCode, SluiceError } from '../errors';
 import { Services } from '../graphql/context';
 import { DataExportEntity } from '../entities/data-export.entity';
+import { formatOf, storedAs } from '../exports/formats';
+import { downloadExtension } from '../exports/files';
+import { ExportParams } from '../exports/params';
 import { countDownload } from '../observability/metrics';
 import { noteUser } from '../observability/request-log';
 import { requireUser } from './auth';
@@ -25,9 +28,9 @@ function acceptsGzip(req: Request): boolean {
  */
 const UNSAFE_IN_FILE_NAME = /[\\/:*?"<>|\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]+/gu;
 
-function fileNameOf(row: DataExportEntity): string {
+function fileNameOf(row: DataExportEntity, extension: string): string {
   const base = (row.name ?? row.id).replace(UNSAFE_IN_FILE_NAME, '_').trim() || row.id;
-  return base.toLowerCase().endsWith('.csv') ? base : `${base}.csv`;
+  return base.toLowerCase().endsWith(`.${extension}`) ? base : `${base}.${extension}`;
 }
 
 /** Ascii fallback plus RFC 5987 UTF-8 name, so non-ASCII export names survive in browsers. */
@@ -65,25 +68,26 @@ export function downloadRoute(services: Services): Router {
       } catch {
         throw new SluiceError(ErrorCode.GONE, `the file of export ${id} is no longer there; export again`);
       }
-      const gzip = acceptsGzip(req);
-      res.setHeader('Content-Type', 'text/csv; charset=utf-8');
-      res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row)));
-      res.setHeader('Vary', 'Accept-Encoding');
+      const params = JSON.parse(row.params) as ExportParams;
+      const stored = storedAs(params);
+      // Only a gzip-stored file has two representations; a Parquet, XLSX or ZIP file goes out as it is.
+      const gzipStored = stored === 'gzip';
+      const gzip = gzipStored && acceptsGzip(req);
+      res.setHeader('Content-Type', stored === 'zip' ? 'application/zip' : formatOf(params).contentType);
+      res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row, downloadExtension(params))));
+      if (gzipStored) res.setHeader('Vary', 'Accept-Encoding');
       res.setHeader('Cache-Control', 'private, no-store');
-      if (row.sha256) res.setHeader('ETag', `"${row.sha256}${gzip ? '-gz' : ''}"`);
-      if (gzip) {
-        res.setHeader('Content-Encoding', 'gzip');
-        res.setHeader('Content-Length', String(stat.size));
-      } else {
-        res.setHeader('Content-Length', String(row.sizeBytes));
-      }
+      // sha256 is of the data file: a ZIP around it is another representation, so another tag
+      if (row.sha256) res.setHeader('ETag', `"${row.sha256}${gzip ? '-gz' : stored === 'zip' ? '-zip' : ''}"`);
+      if (gzip) res.setHeader('Content-Encoding', 'gzip');
+      res.setHeader('Content-Length', String(gzipStored && !gzip ? row.sizeBytes : stat.size));
       if (req.method === 'HEAD') {
         res.status(200).end();
         return;
       }
       res.status(200);
       const file = fs.createReadStream(filePath, { highWaterMark: 1024 * 1024 });
-      await (gzip ? pipeline(file, res) : pipeline(file, zlib.createGunzip(), res));
+      await (gzipStored && !gzip ? pipeline(file, zlib.createGunzip(), res) : pipeline(file, res));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away
       sendError(res, err);

@@ -1,7 +1,8 @@
-// "My exports": a small page for people. Plain browser JavaScript, no build step, no dependencies.
+// "My exports": a small page for people. Native ES modules, no build step, no dependencies.
 // Data comes from GraphQL over fetch; live progress comes from GraphQL subscriptions over a WebSocket
 // speaking graphql-transport-ws, implemented here by hand (never by polling).
-'use strict';
+import { bytes, duration, fmt, FORMAT_NAMES, rateAndTimeLeft, when } from './format.js';
+import { readOptions, resetOptions, setUpOptions } from './export-options.js';
 
 (() => {
   const GRAPHQL_PATH = '/graphql';
@@ -14,27 +15,12 @@
   // The server's own words for an export deleted while someone was watching it.
   const REMOVED_MESSAGE = 'removed by the user';
 
-  const STATUS_FIELDS = `id name requestedOn from to fields removed
+  const STATUS_FIELDS = `id name requestedOn from to fields removed format packaging
     status { status recordsEstimate recordsProcessed queuePosition startedOn message }
-    result { completedOn expiresOn sizeInBytes truncated }`;
+    result { completedOn expiresOn sizeInBytes compressedSizeInBytes sha256 truncated }`;
   const EXPORT_FIELDS = `${STATUS_FIELDS} dataRange { datasets { id name } metrics }`;
 
   const $ = (id) => document.getElementById(id);
-  const numberFormat = new Intl.NumberFormat();
-  const fmt = (n) => numberFormat.format(n);
-  const when = (ms) => new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-
-  function bytes(n) {
-    if (n < 1024) return `${fmt(n)} bytes`;
-    const units = ['KB', 'MB', 'GB', 'TB'];
-    let v = n;
-    let i = -1;
-    do {
-      v /= 1024;
-      i++;
-    } while (v >= 1024 && i < units.length - 1);
-    return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-  }
 
   // ---- errors, in words -------------------------------------------------------------------------
 
@@ -498,6 +484,7 @@
     badge.textContent = s.status;
     badge.dataset.status = s.status;
     node.querySelector('.export-id').textContent = details(e);
+    node.querySelector('.export-file').textContent = fileDetails(e);
     renderProgress(node.querySelector('.export-progress'), node.querySelector('.export-status'), e);
     const message = node.querySelector('.export-message');
     const why = (s.status === 'FAILED' || s.status === 'CANCELLED') && s.message;
@@ -512,6 +499,16 @@
     if (e.dataRange && e.dataRange.datasets.length) parts.push(`from ${e.dataRange.datasets.map((d) => d.name).join(', ')}`);
     if (e.dataRange && e.dataRange.metrics && e.dataRange.metrics.length) parts.push(`metrics ${e.dataRange.metrics.join(', ')}`);
     if (e.from != null || e.to != null) parts.push(`events ${e.from != null ? when(e.from) : 'any time'} – ${e.to != null ? when(e.to) : 'now'}`);
+    return parts.join(' · ');
+  }
+
+  function fileDetails(e) {
+    const parts = [`${FORMAT_NAMES[e.format] || e.format || 'CSV'}${e.packaging === 'ZIP' ? ' in a ZIP' : ''}`];
+    const r = e.result;
+    if (r) {
+      if (r.compressedSizeInBytes != null) parts.push(`${bytes(r.compressedSizeInBytes)} to download`);
+      if (r.sha256) parts.push(`sha256 ${r.sha256}`);
+    }
     return parts.join(' · ');
   }
 
@@ -537,6 +534,8 @@
         if (estimate > 0) {
           const shown = Math.min(done, estimate);
           words = `Writing: ${fmt(done)} of ${fmt(estimate)} records (${Math.floor((shown / estimate) * 100)}%).`;
+          const pace = rateAndTimeLeft(done, estimate, s.startedOn);
+          if (pace) words += ` ${fmt(Math.round(pace.rate))} records/s, about ${duration(pace.left)} left.`;
           setProgress(bar, shown, estimate, words);
         } else {
           words = done > 0 ? `Writing: ${fmt(done)} records so far.` : 'Starting: counting the records…';
@@ -589,11 +588,13 @@
   }
 
   function remove(id, node) {
+    const name = node.querySelector('.export-name').textContent;
+    const running = RUNNING.includes(node.dataset.status);
+    if (!window.confirm(`Remove “${name}”?${running ? ' It is still running: it will be cancelled.' : ''} Its file is deleted; this cannot be undone.`)) return undefined;
     return exportAction(node, node.querySelector('.act-remove'), async (error) => {
       const data = await gql(`mutation RemoveExport($id: String!) { onExport(id: $id) { remove { responseCode message } } }`, { id });
       const r = data.onExport.remove;
       if (r.responseCode !== 'SUCCESS' && r.responseCode !== 'NOT_FOUND') return show(error, `Could not remove: ${r.message || r.responseCode}`);
-      const name = node.querySelector('.export-name').textContent;
       state.removed.add(id);
       forget(id);
       state.total = Math.max(0, state.total - 1);
@@ -644,7 +645,7 @@
     }
     select.size = Math.min(6, Math.max(2, state.datasets.length));
     $('datasets-hint').textContent = state.datasets.length
-      ? 'Choose one or more (Ctrl or ⌘ + click for several).'
+      ? (window.matchMedia('(pointer: coarse)').matches ? 'Tap to choose one or more.' : 'Choose one or more (Ctrl or ⌘ + click for several).')
       : 'You cannot read any dataset yet. Ask a dataset owner to run: npx sluice dataset grant --dataset ID --email you@example.com --permission READ';
     renderMetricChoices();
   }
@@ -690,7 +691,9 @@
     const metrics = [...$('metrics-list').querySelectorAll('input:checked')].map((i) => i.value);
     const fields = [...$('fields-list').querySelectorAll('input:checked')].map((i) => i.value);
     if (!fields.length) return { problem: 'Tick at least one column.' };
-    const input = { dataRange: { datasets }, fields };
+    const { options, problem } = readOptions($);
+    if (problem) return { problem };
+    const input = { dataRange: { datasets }, fields, ...options };
     if (metrics.length) input.dataRange.metrics = metrics;
     const name = $('create-name').value.trim();
     if (name) input.name = name;
@@ -739,7 +742,7 @@
       const node = state.nodes.get(r.item.id);
       if (node) node.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
       ok.textContent = `Created “${r.item.name || r.item.id}”${r.message ? `: ${r.message}` : '.'} Follow it in the list of exports.`;
-      $('create-name').value = '';
+      resetForm();
     } catch (err) {
       if (err instanceof TokenRefused) signOut(err.message);
       else show(error, describe(err));
@@ -748,10 +751,25 @@
     }
   }
 
+  /** A new export starts from the defaults, never from the last one's choices (ticked metrics included). */
+  function resetForm() {
+    $('create-name').value = '';
+    for (const input of $('metrics-list').querySelectorAll('input')) input.checked = false;
+    for (const input of $('fields-list').querySelectorAll('input')) input.checked = DEFAULT_FIELDS.includes(input.value);
+    for (const key of ['from', 'to', 'filter']) $(`create-${key}`).value = '';
+    resetOptions($);
+  }
+
   // ---- start --------------------------------------------------------------------------------------
 
   function init() {
     renderFieldChoices();
+    setUpOptions($);
+    $('create-reset').addEventListener('click', () => {
+      resetForm();
+      show($('create-error'), '');
+      $('create-ok').textContent = 'The form is back to its defaults.';
+    });
     $('create-datasets').addEventListener('change', renderMetricChoices);
     $('create-form').addEventListener('submit', onCreate);
     $('token-form').addEventListener('submit', (event) => {

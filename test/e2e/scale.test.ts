@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { createConnection } from 'mysql2/promise';
 import { mysqlConnectionOptions, sqliteFile } from '../../src/db/data-source';
-import { csvWriter } from '../../src/exports/csv';
+import { csvWriter } from '../../src/exports/formats/csv';
 import { buildExportQuery } from '../../src/exports/export-query';
 import { DEFAULT_FIELDS, ExportParams } from '../../src/exports/params';
 import { STORE, TestServer, TestStore, waitFor } from './harness';

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Browser, BrowserContext, chromium, Locator, Page } from 'playwright-core';
+import yauzl from 'yauzl';
 import { parseCsv, STORE, TestServer, TestStore, waitFor } from './harness';
 
 /**
@@ -21,6 +22,25 @@ const DEFAULT_HEADER = ['timestamp', 'dataset', 'metric', 'source', 'value'];
 // Functions passed to page.evaluate run in the browser; the test compiles without the DOM library, so
 // the few browser globals they touch are declared here, for this file only.
 declare const window: any, document: any, sessionStorage: any, MutationObserver: any;
+
+function zipEntry(file: Buffer, name: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(file, { lazyEntries: true }, (err, zip) => {
+      if (err) return reject(err);
+      zip.on('entry', (entry: yauzl.Entry) => {
+        if (entry.fileName !== name) return zip.readEntry();
+        zip.openReadStream(entry, (e, stream) => {
+          if (e) return reject(e);
+          const chunks: Buffer[] = [];
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('end', () => resolve(Buffer.concat(chunks)));
+        });
+      });
+      zip.on('end', () => reject(new Error(`${name} is not in the ZIP`)));
+      zip.readEntry();
+    });
+  });
+}
 
 const artifact = (name: string) => path.join(ARTIFACTS, `web-${STORE}-${name}.png`);
 
@@ -208,7 +228,9 @@ describe(`the "My exports" page in Chromium on ${STORE}`, () => {
     const partway = seen.filter((s) => s.status === 'GENERATING' && s.value !== null && s.value > 0 && s.value < s.max);
     expect(partway.length).toBeGreaterThanOrEqual(1);
     expect(partway[0].max).toBe(EVENTS);
-    expect(partway[0].text).toMatch(/^Writing: [\d,]+ of 300,000 records \(\d+%\)\.$/);
+    expect(partway[0].text).toMatch(/^Writing: [\d,]+ of 300,000 records \(\d+%\)\.( [\d,]+ records\/s, about [\dhmins ]+ left\.)?$/);
+    // the rate and the time left, once there is a rate
+    expect(partway.some((s) => /^Writing: .* [\d,]+ records\/s, about [\dhmins ]+ left\.$/.test(s.text))).toBe(true);
     // Values only go up, and the last state is a full bar with the count in words.
     const values = seen.map((s) => s.value).filter((v): v is number => v !== null);
     expect(values).toEqual([...values].sort((a, b) => a - b));
@@ -218,6 +240,9 @@ describe(`the "My exports" page in Chromium on ${STORE}`, () => {
     expect(await bar.getAttribute('value')).toBe(String(EVENTS));
     expect(await row.locator('.badge').textContent()).toBe('COMPLETED');
     expect(await row.locator('.export-id').textContent()).toMatch(new RegExp(`^id ${firstId} · asked .* · from sensors$`));
+    const result = (await server.data('query($id: String!) { me { export(id: $id) { format result { sha256 compressedSizeInBytes } } } }', { id: firstId }, token)).me.export;
+    expect(result.format).toBe('CSV');
+    expect(await row.locator('.export-file').textContent()).toMatch(new RegExp(`^CSV · [\\d.]+ (KB|MB) to download · sha256 ${result.result.sha256}$`));
 
     // Fed by the subscription: the only GraphQL POST meanwhile was the mutation, and progress arrived as `next` frames.
     const posts = graphqlPosts.filter((p) => p.at >= started && p.at <= finished);
@@ -267,6 +292,15 @@ describe(`the "My exports" page in Chromium on ${STORE}`, () => {
     const busy = item('keeps the worker busy');
     const busyId = (await busy.getAttribute('data-id')) as string;
     expect(await page.locator('#exports-list > li').count()).toBe(3);
+    // Remove asks first; saying no keeps the export
+    const asked: string[] = [];
+    page.once('dialog', (d) => { asked.push(d.message()); void d.dismiss(); });
+    await busy.getByRole('button', { name: 'Remove' }).click();
+    await until('the confirmation', async () => asked.length === 1);
+    expect(asked[0]).toMatch(/^Remove “keeps the worker busy”\?.*cannot be undone\.$/);
+    expect(await page.locator('#exports-list > li').count()).toBe(3);
+    expect((await server.gql('query($id: String!) { me { export(id: $id) { id } } }', { id: busyId }, token)).body.data?.me.export.id).toBe(busyId);
+    page.once('dialog', (d) => void d.accept());
     await busy.getByRole('button', { name: 'Remove' }).click();
     await busy.waitFor({ state: 'detached' });
     expect(await page.locator('#exports-notice').textContent()).toBe('Removed “keeps the worker busy”.');
@@ -275,6 +309,66 @@ describe(`the "My exports" page in Chromium on ${STORE}`, () => {
     expect(names).toEqual(['waits its turn', 'web journey']); // newest first
     const gone = await server.gql('query($id: String!) { me { export(id: $id) { id } } }', { id: busyId }, token);
     expect(gone.body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+  });
+
+  test('format, packaging, timestamps, zone, precision, header and excelSafe reach the export; options that do not apply are not offered; the next form starts from defaults', async () => {
+    const format = page.getByLabel('Format');
+    const excelSafe = page.getByLabel('Excel-safe CSV (BOM, formulas neutralised)');
+    const zone = page.getByLabel('Time zone');
+    const timestamps = page.getByLabel('Timestamps');
+    expect(await format.inputValue()).toBe('CSV');
+    expect(await excelSafe.isEnabled()).toBe(true);
+    expect(await zone.isDisabled()).toBe(true); // epoch numbers have no zone
+
+    await format.selectOption('PARQUET');
+    expect(await excelSafe.isDisabled()).toBe(true);
+    expect(await timestamps.locator('option[value="ISO8601"]').isDisabled()).toBe(true);
+    expect(await page.locator('#format-hint').textContent()).toMatch(/always UTC/);
+    await page.screenshot({ path: artifact('form-parquet'), fullPage: true });
+
+    await format.selectOption('XLSX');
+    await page.getByLabel('Packaging').selectOption('ZIP');
+    await timestamps.selectOption('ISO8601');
+    expect(await zone.isEnabled()).toBe(true);
+    await zone.fill('Europe/Paris');
+    await page.getByLabel('Precision').selectOption('SECONDS');
+    await page.getByLabel('Header row').uncheck();
+    const metric = page.locator('#metrics-list input').first();
+    await createThroughForm('workbook', async () => { await metric.check(); });
+    const row = item('workbook');
+    await row.waitFor();
+    const id = (await row.getAttribute('data-id')) as string;
+    await until('COMPLETED on the page', async () => (await statusOf(row)) === 'COMPLETED', 120_000);
+    const asked = (await server.data('query($id: String!) { me { export(id: $id) { format packaging timestampPrecision dataRange { metrics } result { sha256 } } } }', { id }, token)).me.export;
+    expect(asked).toMatchObject({ format: 'XLSX', packaging: 'ZIP', timestampPrecision: 'SECONDS' });
+    expect(asked.dataRange.metrics).toHaveLength(1);
+    expect(await row.locator('.export-file').textContent()).toMatch(new RegExp(`^Excel \\(XLSX\\) in a ZIP · [\\d.]+ (KB|MB) to download · sha256 ${asked.result.sha256}$`));
+    await page.screenshot({ path: artifact('xlsx-zip-completed'), fullPage: true });
+
+    // the rest of the choices, as the ZIP's manifest records the request
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), row.getByRole('button', { name: 'Download' }).click()]);
+    expect(download.suggestedFilename()).toBe('workbook.zip');
+    const manifest = JSON.parse((await zipEntry(fs.readFileSync(await download.path()), 'manifest.json')).toString('utf8'));
+    expect(manifest.request).toMatchObject({ format: 'XLSX', packaging: 'ZIP', timestampFormat: 'ISO8601', timeZone: 'Europe/Paris', timestampPrecision: 'SECONDS', header: false, excelSafe: false });
+
+    // a new form starts from the defaults, not from the last export's choices
+    expect(await format.inputValue()).toBe('CSV');
+    expect(await page.getByLabel('Packaging').inputValue()).toBe('NONE');
+    expect(await timestamps.inputValue()).toBe('EPOCH');
+    expect(await zone.inputValue()).toBe('UTC');
+    expect(await page.getByLabel('Precision').inputValue()).toBe('MILLISECONDS');
+    expect(await page.getByLabel('Header row').isChecked()).toBe(true);
+    expect(await metric.isChecked()).toBe(false);
+    expect(await page.locator('#fields-list input:checked').evaluateAll((inputs) => inputs.map((i) => i.value))).toEqual(DEFAULT_HEADER);
+
+    // excelSafe on a CSV, then "Start from defaults" clears it
+    await excelSafe.check();
+    await page.getByRole('button', { name: 'Start from defaults' }).click();
+    expect(await excelSafe.isChecked()).toBe(false);
+
+    page.once('dialog', (d) => void d.accept());
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await row.waitFor({ state: 'detached' });
   });
 
   test('at phone width the list fits, with no sideways scroll, and its buttons can be reached', async () => {
@@ -299,6 +393,15 @@ describe(`the "My exports" page in Chromium on ${STORE}`, () => {
         expect(box!.height).toBeGreaterThanOrEqual(36); // big enough for a thumb
       }
       await item('web journey', p).getByRole('button', { name: 'Download' }).waitFor({ state: 'visible' });
+      // the form is one tap away, without scrolling past the list; hints speak of taps
+      await p.evaluate(() => window.scrollTo(0, 0));
+      const jump = p.getByRole('link', { name: 'New export ↓' });
+      expect(await jump.isVisible()).toBe(true);
+      expect((await jump.boundingBox())!.y).toBeLessThan(740);
+      await jump.click();
+      await until('the form in view', async () => p.locator('#create-title').evaluate((h) => { const r = h.getBoundingClientRect(); return r.top >= 0 && r.top < 740; }));
+      expect(await p.locator('#datasets-hint').textContent()).toBe('Tap to choose one or more.');
+      await p.screenshot({ path: artifact('phone-form') });
       await p.evaluate(() => window.scrollTo(0, 0));
       await p.screenshot({ path: artifact('phone'), fullPage: true });
     } finally {

@@ -1,4 +1,4 @@
-import { csvWriter, isoFormatter, neutraliseFormula } from '../../src/exports/csv';
+import { csvWriter, isoFormatter, neutraliseFormula } from '../../src/exports/formats/csv';
 import { DEFAULT_FIELDS, ExportParams } from '../../src/exports/params';
 
 const base: ExportParams = {

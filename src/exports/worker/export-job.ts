@@ -44,10 +44,11 @@ export class ExportJob {
     private readonly events: ExportEvents,
     onEnded: () => void,
   ) {
-    this.tmpPath = path.join(config.exportsDir, tmpFileName(claim.id, claim.attempt));
+    const params = JSON.parse(claim.params) as ExportParams;
+    this.tmpPath = path.join(config.exportsDir, tmpFileName(claim.id, claim.attempt, params));
     this.estimate = claim.recordsEstimate || null;
     this.leaseUntil = Date.now() + config.exportLeaseMs;
-    const job: RunnerJob = { databaseUrl: config.databaseUrl, params: JSON.parse(claim.params) as ExportParams, tmpPath: this.tmpPath, knownEstimate: claim.recordsEstimate };
+    const job: RunnerJob = { databaseUrl: config.databaseUrl, exportId: claim.id, params, tmpPath: this.tmpPath, knownEstimate: claim.recordsEstimate };
     // Bounded heaps make V8 collect early: a runner streams in small batches, so its memory stays flat
     // whatever the export's size instead of drifting up to V8's default limits.
     this.thread = new Worker(path.join(__dirname, 'runner-thread.js'), { workerData: job, resourceLimits: RUNNER_HEAP_LIMITS });
@@ -134,11 +135,12 @@ export class ExportJob {
     this.stopped = true;
     this.reap();
     const { claim } = this;
-    const fileName = exportFileName(claim.id, claim.attempt);
+    const fileName = exportFileName(claim.id, claim.attempt, JSON.parse(claim.params) as ExportParams);
     const finalPath = path.join(this.config.exportsDir, fileName);
     try {
       fs.renameSync(this.tmpPath, finalPath);
-      const now = Date.now();
+      // the runner's completion time, which a ZIP's manifest already holds
+      const now = done.completedOn;
       const held = await this.queue.guardedUpdate(claim, {
         status: ExportStatus.COMPLETED, recordsProcessed: done.records, recordsEstimate: Math.max(this.estimate ?? 0, done.records),
         completedOn: now, expiresOn: now + this.config.exportRetentionMs, sizeBytes: done.sizeInBytes,

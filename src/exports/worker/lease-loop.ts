@@ -220,8 +220,9 @@ export class ExportWorker {
   /** A temporary file from an earlier attempt belongs to a worker that died or was overtaken. */
   private removeStaleTemps(claim: Claim): void {
     const prefix = tmpFilePrefix(claim.id);
+    const current = tmpFileName(claim.id, claim.attempt, JSON.parse(claim.params) as ExportParams);
     for (const name of fs.readdirSync(this.config.exportsDir)) {
-      if (name.startsWith(prefix) && name !== tmpFileName(claim.id, claim.attempt)) fs.rmSync(path.join(this.config.exportsDir, name), { force: true });
+      if (name.startsWith(prefix) && name !== current) fs.rmSync(path.join(this.config.exportsDir, name), { force: true });
     }
   }
 }

@@ -15,6 +15,18 @@ export enum TimestampFormat {
   ISO8601 = 'ISO8601',
 }
 
+export enum ExportFormat {
+  CSV = 'CSV',
+  JSONL = 'JSONL',
+  PARQUET = 'PARQUET',
+  XLSX = 'XLSX',
+}
+
+export enum ExportPackaging {
+  NONE = 'NONE',
+  ZIP = 'ZIP',
+}
+
 export enum ResponseCode {
   SUCCESS = 'SUCCESS',
   BAD_REQUEST = 'BAD_REQUEST',
@@ -64,6 +76,24 @@ registerEnumType(TimestampFormat, {
     EPOCH: 'an integer count since 1970-01-01 UTC, in the timestampPrecision',
     ISO8601: 'an ISO 8601 date and time in the export\'s timeZone, with its offset',
   }),
+});
+registerEnumType(ExportFormat, {
+  name: 'ExportFormat',
+  description: 'The data file\'s format',
+  valuesConfig: {
+    CSV: { description: 'RFC 4180 text (text/csv), stored gzip' },
+    JSONL: { description: 'JSON Lines: one JSON object per record, keys = the fields, typed values (application/x-ndjson), stored gzip' },
+    PARQUET: { description: 'Apache Parquet with typed columns named as the fields, compressed column chunks' },
+    XLSX: { description: 'Excel workbook: sheet "events" (then "events (2)"... past 1 048 575 rows), typed cells' },
+  },
+});
+registerEnumType(ExportPackaging, {
+  name: 'ExportPackaging',
+  description: 'How the data file is delivered',
+  valuesConfig: {
+    NONE: { description: 'the data file itself' },
+    ZIP: { description: 'a ZIP holding events.<ext> and manifest.json (id, name, format, times, records, sha256, request)' },
+  },
 });
 registerEnumType(ResponseCode, {
   name: 'ResponseCode',

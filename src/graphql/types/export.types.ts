@@ -1,7 +1,7 @@
 import { Field, InputType, Int, ObjectType } from 'type-graphql';
 import { JSONScalar, LongScalar } from '../scalars';
 import { Dataset } from './dataset.types';
-import { EventField, ExportStatus, ResponseCode, TimestampFormat, TimestampPrecision } from './enums';
+import { EventField, ExportFormat, ExportPackaging, ExportStatus, ResponseCode, TimestampFormat, TimestampPrecision } from './enums';
 
 @ObjectType({ description: "What an export covers: datasets, and optionally only some metrics." })
 export class DataRange {
@@ -41,13 +41,13 @@ export class DataExportResult {
   @Field(() => LongScalar, { description: "when the file is deleted (epoch ms); downloads then answer 410", nullable: true })
   expiresOn: number | null;
 
-  @Field(() => LongScalar, { description: 'the CSV, uncompressed' })
+  @Field(() => LongScalar, { description: 'the data file as a user holds it (the CSV/JSONL text, the Parquet/XLSX file; inside a ZIP, the events.<ext> entry)' })
   sizeInBytes: number;
 
-  @Field(() => LongScalar, { nullable: true, description: 'the stored gzip file' })
+  @Field(() => LongScalar, { nullable: true, description: 'the stored file (gzip for CSV/JSONL, the file itself for Parquet/XLSX, the ZIP when packed)' })
   compressedSizeInBytes: number | null;
 
-  @Field(() => String, { nullable: true, description: 'of the uncompressed CSV' })
+  @Field(() => String, { nullable: true, description: 'of the data file as a user holds it (inside a ZIP, of the events.<ext> entry)' })
   sha256: string | null;
 
   @Field({ description: 'true when a record limit cut it short' })
@@ -88,6 +88,12 @@ export class DataExport {
       'true only in the subscription message that announces the export was removed (it no longer exists); that message carries the state the export last had',
   })
   removed: boolean;
+
+  @Field(() => ExportFormat, { description: 'the data file\'s format' })
+  format: ExportFormat;
+
+  @Field(() => ExportPackaging, { description: 'NONE: the data file itself; ZIP: packed with a manifest' })
+  packaging: ExportPackaging;
 
   /** Resolved fields (user, dataRange, status, result) read these. */
   userId: string;
@@ -153,8 +159,14 @@ export class CreateExportInput {
   @Field(() => String, { nullable: true, defaultValue: 'UTC', description: 'IANA zone, for ISO8601' })
   timeZone?: string;
 
-  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'UTF-8 BOM, and cells starting = + - @ tab CR are neutralised' })
+  @Field(() => Boolean, { nullable: true, defaultValue: false, description: 'UTF-8 BOM, and cells starting = + - @ tab CR are neutralised (CSV only)' })
   excelSafe?: boolean;
+
+  @Field(() => ExportFormat, { nullable: true, defaultValue: ExportFormat.CSV, description: 'the data file\'s format' })
+  format?: ExportFormat;
+
+  @Field(() => ExportPackaging, { nullable: true, defaultValue: ExportPackaging.NONE, description: 'ZIP: events.<ext> and manifest.json in one .zip' })
+  packaging?: ExportPackaging;
 }
 
 @InputType({ description: "Exports in any of these states." })

@@ -1,6 +1,8 @@
 import { stringify } from 'csv-stringify/sync';
-import { FIELD_COLUMNS, FRACTION_DIGITS, MICROS_PER } from '../events/event-schema';
-import { ExportParams, Precision } from './params';
+import { FIELD_COLUMNS, FRACTION_DIGITS, MICROS_PER } from '../../events/event-schema';
+import { ExportParams, Precision } from '../params';
+import { csvBytesPerRecord } from './field-bytes';
+import { ExportFormat } from './format';
 
 type Row = unknown[];
 type Cell = (row: Row) => string;
@@ -11,7 +13,7 @@ function text(v: unknown): string {
 }
 
 /** Zone offsets only change on quarter-hour boundaries, so one Intl lookup serves every row in that quarter. */
-function zoneOffsetMinutes(timeZone: string): (epochMs: number) => number {
+export function zoneOffsetMinutes(timeZone: string): (epochMs: number) => number {
   if (timeZone === 'UTC') return () => 0;
   const format = new Intl.DateTimeFormat('en-US', {
     timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
@@ -136,3 +138,21 @@ export function csvWriter(params: ExportParams): CsvWriter {
     },
   };
 }
+
+/** §6: RFC 4180 text, stored gzip. */
+export const CSV: ExportFormat = {
+  name: 'CSV',
+  contentType: 'text/csv; charset=utf-8',
+  extension: 'csv',
+  storedCompression: 'gzip',
+  bytesPerRecord: csvBytesPerRecord,
+  writer(params, out) {
+    const csv = csvWriter(params);
+    return {
+      columns: csv.columns,
+      begin: () => out(csv.preamble()),
+      rows: (rows) => out(csv.formatRows(rows)),
+      end: async () => undefined,
+    };
+  },
+};
