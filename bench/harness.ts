@@ -5,6 +5,7 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 
 export const REPO = path.resolve(__dirname, '..', '..');
@@ -45,8 +46,9 @@ export interface Proc {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function startProcess(name: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Proc {
-  const child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `command` (node by default) with its output kept in `logFile`; it is killed when the bench exits. */
+export function startProcess(name: string, args: string[], env: NodeJS.ProcessEnv, logFile: string, command = process.execPath): Proc {
+  const child = spawn(command, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const log = fs.createWriteStream(logFile);
   let text = '';
@@ -242,4 +244,16 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 export function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+/** A TCP port free right now on 127.0.0.1, for programs (nginx) that cannot listen on port 0 and say which they got. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }

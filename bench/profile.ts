@@ -1,6 +1,8 @@
 /** Reads the .cpuprofile files `node --cpu-prof` wrote and lists the functions with the most self time. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { runExport } from '../src/exports/export-runner';
+import { DEFAULT_FIELDS } from '../src/exports/params';
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
@@ -45,6 +47,30 @@ export function summariseProfiles(dir: string, top = 15): string {
   return parts.join('\n') || 'no CPU profile with more than 0.5 s of samples';
 }
 
-if (require.main === module) {
+/**
+ * `node --cpu-prof dist/bench/profile.js export <databaseUrl> <datasetId> [outFile]`: one default CSV
+ * export of a dataset run in this very thread (not a worker thread), so that one CPU profile shows the
+ * whole pipeline: row decoding, cell formatting, hashing, gzip hand-off.
+ */
+async function profileExport(databaseUrl: string, datasetId: number, out: string): Promise<void> {
+  fs.rmSync(out, { force: true });
+  const started = process.hrtime.bigint();
+  let records = 0;
+  await runExport(
+    {
+      databaseUrl, exportId: 'profile', tmpPath: out, knownEstimate: 1,
+      params: { datasetIds: [datasetId], metrics: null, timestampPrecision: 'MILLISECONDS', fields: [...DEFAULT_FIELDS], filter: null, from: null, to: null, limit: null, header: true, timestampFormat: 'EPOCH', timeZone: 'UTC', excelSafe: false, maxRecords: 50_000_000 },
+    },
+    (m) => {
+      if (m.type === 'done') records = m.records;
+    },
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  process.stdout.write(`${records} records in ${seconds.toFixed(2)} s (${Math.round(records / seconds)} rows/s) -> ${out}\n`);
+}
+
+if (require.main === module && process.argv[2] === 'export') {
+  void profileExport(process.argv[3], Number(process.argv[4]), process.argv[5] ?? path.resolve('profile-export.csv.gz'));
+} else if (require.main === module) {
   process.stdout.write(`${summariseProfiles(process.argv[2] ?? '.', Number(process.argv[3] ?? 15))}\n`);
 }

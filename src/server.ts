@@ -11,6 +11,8 @@ import { GraphQLError, GraphQLFormattedError } from 'graphql';
 import { UserEntity } from './entities/user.entity';
 import { SluiceError } from './errors';
 import { logger } from './logger';
+import { readQueueFrom } from './observability/metrics';
+import { graphqlObserver, noteUser, requestLogging, wsOperationHooks } from './observability/request-log';
 import { bearerToken, Context, Services } from './graphql/context';
 import { boundSessionStatements } from './db/statement-bounds';
 import { checkSocketOperation, complexityPlugin, depthLimitRule, MAX_GRAPHQL_BYTES, parseOptions } from './graphql/limits';
@@ -19,6 +21,7 @@ import { graphqlBodyErrors, graphqlDocumentBounds, pathDecodeErrors, securityHea
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
 import { healthRoute } from './rest/health.route';
+import { metricsRoute } from './rest/metrics.route';
 import { userFromAuthorization } from './rest/auth';
 import { bodyErrorHandler, ingestRoute } from './rest/ingest.route';
 import { sendError } from './rest/http-error';
@@ -60,10 +63,13 @@ export async function startServer(services: Services): Promise<RunningServer> {
     includeStacktraceInErrorResponses: false,
     // main.ts owns shutdown (worker hand-back first); Apollo's own signal handler would race it and hang.
     stopOnTerminationSignals: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), complexityPlugin(schema)],
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), complexityPlugin(schema), graphqlObserver<Context>()],
   });
   await apollo.start();
 
+  app.use(requestLogging());
+  readQueueFrom(services.ds);
+  app.use(metricsRoute(services.config.metricsToken));
   app.use(healthRoute(services.ds));
   app.use(downloadRoute(services));
   app.use(ingestRoute(services));
@@ -74,7 +80,9 @@ export async function startServer(services: Services): Promise<RunningServer> {
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Context> => {
         try {
-          return { user: await userFromAuthorization(req.headers.authorization, services.users), services };
+          const user = await userFromAuthorization(req.headers.authorization, services.users);
+          noteUser(req, user.id);
+          return { user, services };
         } catch (err) {
           if (!(err instanceof SluiceError)) throw err;
           throw new GraphQLError(err.message, { extensions: { code: err.code, http: { status: 401 } } });
@@ -93,6 +101,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
+  const opLog = wsOperationHooks();
   const wsServer = useServer<Record<string, unknown>, { user?: UserEntity; subscriptions?: SocketSubscriptions }>(
     {
       schema,
@@ -123,8 +132,15 @@ export async function startServer(services: Services): Promise<RunningServer> {
         }
         return { schema, document: checked.document, variableValues: payload.variables, operationName: payload.operationName };
       },
-      onComplete: socketCap.onComplete,
-      onError: socketCap.onError,
+      onOperation: opLog.onOperation,
+      onComplete: (ctx, id) => {
+        socketCap.onComplete(ctx, id);
+        opLog.onComplete(ctx as never, id);
+      },
+      onError: (ctx, id, payload, errors) => {
+        socketCap.onError(ctx, id);
+        opLog.onError(ctx as never, id, payload, errors);
+      },
       context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services, socket: ctx.extra.subscriptions }),
     },
     wss,

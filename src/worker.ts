@@ -1,3 +1,4 @@
+import { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from './config';
 import { openDatabase } from './db/data-source';
 import { Delivery } from './exports/delivery/delivery';
@@ -7,6 +8,8 @@ import { ExportWorker } from './exports/worker/lease-loop';
 import { ExportChanges } from './exports/changes';
 import { ScheduleTicker } from './exports/schedules/ticker';
 import { logger } from './logger';
+import { readQueueFrom } from './observability/metrics';
+import { startMetricsServer } from './rest/metrics.route';
 
 /** A stop normally takes well under a second; past this, the process exits regardless. */
 const STOP_DEADLINE_MS = 8_000;
@@ -20,6 +23,9 @@ export async function runWorker(): Promise<void> {
   changes.start({ receive: false });
   const delivery = new Delivery(ds, config, new DownloadLinkService(ds, config.downloadLinkTtlMs));
   const worker = new ExportWorker(ds, config, events, delivery);
+  readQueueFrom(ds);
+  const metricsServer = config.metricsPort === null ? null : await startMetricsServer(config.metricsPort, config.metricsToken);
+  if (metricsServer) logger.info({ port: (metricsServer.address() as AddressInfo).port }, 'worker metrics listening');
   worker.start();
   // Workers send the outbox too: an export's webhooks and e-mail leave from the process that ended it.
   events.onChanged(() => delivery.outbox.wake());
@@ -36,6 +42,7 @@ export async function runWorker(): Promise<void> {
       logger.error(`worker did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway (its exports are taken over when their leases run out)`);
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
+    metricsServer?.close();
     await Promise.all([worker.stop(), delivery.outbox.stop(), ticker.stop()]);
     await changes.stop();
     await ds.destroy();

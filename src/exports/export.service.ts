@@ -14,6 +14,7 @@ import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
 import { LifecycleHooks, NO_HOOKS } from './delivery/delivery';
 import { checkNotify, NotifyRequest } from './delivery/email';
+import { countFinishedExport, formatOf } from '../observability/metrics';
 import { REMOVAL_KEPT_MS } from './changes';
 import { isValidTimeZone } from './formats/csv';
 import { ExportEvents } from './export-events';
@@ -197,6 +198,7 @@ export class ExportService {
 
   /** Once the insert is committed: tell subscribers and workers, and count the estimate. */
   announce(row: DataExportEntity, params: ExportParams): void {
+    logger.info({ export: row.id, attempt: 0, status: ExportStatus.QUEUING, userId: row.userId }, 'export queued');
     this.events.changed(row.id, row.userId);
     this.events.queued();
     void this.fillEstimate(row, params);
@@ -273,6 +275,10 @@ export class ExportService {
     if (res.affected !== 1 && after.status !== ExportStatus.CANCELLED) {
       throw badRequest(`export ${id} is ${after.status}; only a QUEUING or GENERATING export can be cancelled`);
     }
+    if (res.affected === 1) {
+      logger.info({ export: id, attempt: after.attempt, status: ExportStatus.CANCELLED, userId: row.userId }, 'export cancelled');
+      countFinishedExport(ExportStatus.CANCELLED, formatOf(after.params));
+    }
     this.events.changed(id, row.userId);
     return after;
   }
@@ -293,6 +299,7 @@ export class ExportService {
       await m.getRepository(DataExportEntity).delete({ id, userId: row.userId });
     });
     if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
+    logger.info({ export: id, attempt: row.attempt, status: 'REMOVED', userId: row.userId }, 'export removed');
     this.events.changed(id, row.userId);
     return row;
   }

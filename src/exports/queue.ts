@@ -104,7 +104,7 @@ export class ExportQueue {
   async claim(
     owner: string,
     leaseMs: number,
-    onGaveUp: (id: string, userId: string) => void = () => undefined,
+    onGaveUp: (id: string, userId: string, attempt: number) => void = () => undefined,
     estimate?: (params: string) => Promise<number>,
   ): Promise<Claim | null> {
     for (let tries = 0; tries < 5; tries++) {
@@ -113,7 +113,7 @@ export class ExportQueue {
       if (!next) return null;
       const takeover = next.status === ExportStatus.GENERATING;
       if (takeover && next.faults + 1 >= MAX_FAULTS) {
-        if (await this.giveUp(next, now)) onGaveUp(next.id, next.userId);
+        if (await this.giveUp(next, now)) onGaveUp(next.id, next.userId, next.attempt);
         continue;
       }
       // recordsEstimate is there before generation starts: if the count made at queuing has not landed

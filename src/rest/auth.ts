@@ -3,6 +3,7 @@ import { UserService } from '../catalog/user.service';
 import { UserEntity } from '../entities/user.entity';
 import { ErrorCode, SluiceError } from '../errors';
 import { bearerToken } from '../graphql/context';
+import { noteUser } from '../observability/request-log';
 
 /**
  * The caller named by an Authorization header, for REST and GraphQL alike; an UNAUTHENTICATED error
@@ -18,6 +19,8 @@ export async function userFromAuthorization(header: string | undefined, users: U
 }
 
 /** The caller of a REST route, from its Bearer token; 401 with the reason otherwise. */
-export function requireUser(req: Request, users: UserService): Promise<UserEntity> {
-  return userFromAuthorization(req.headers.authorization, users);
+export async function requireUser(req: Request, users: UserService): Promise<UserEntity> {
+  const user = await userFromAuthorization(req.headers.authorization, users);
+  noteUser(req, user.id);
+  return user;
 }

@@ -6,6 +6,8 @@ import { DataExportEntity } from '../entities/data-export.entity';
 import { formatOf, storedAs } from '../exports/formats';
 import { downloadExtension } from '../exports/files';
 import { ExportParams } from '../exports/params';
+import { countDownload } from '../observability/metrics';
+import { noteUser } from '../observability/request-log';
 import { requireUser } from './auth';
 import { choose, representationsOf, sendRepresentation } from './download-representation';
 import { sendError } from './http-error';
@@ -31,6 +33,7 @@ function contentDisposition(name: string): string {
 export function downloadRoute(services: Services): Router {
   const router = Router();
   router.all('/api/v3/data/exports/:id', async (req: Request, res: Response) => {
+    countDownload(res);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       sendError(res, new SluiceError(ErrorCode.BAD_REQUEST, `${req.method} is not supported here: use GET or HEAD`));
@@ -43,6 +46,7 @@ export function downloadRoute(services: Services): Router {
         await services.downloadLinks.verify(id, req.query.token);
         row = await services.ds.getRepository(DataExportEntity).findOneBy({ id });
         if (!row) throw new SluiceError(ErrorCode.NOT_FOUND, `export ${id} not found`);
+        noteUser(req, row.userId);
       } else {
         row = await services.exports.get(await requireUser(req, services.users), id);
       }

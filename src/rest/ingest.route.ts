@@ -4,6 +4,7 @@ import { PRECISIONS } from '../events/event-schema';
 import { Permission } from '../entities/dataset-member.entity';
 import { ErrorCode, SluiceError } from '../errors';
 import { Services } from '../graphql/context';
+import { metrics } from '../observability/metrics';
 import { requireUser } from './auth';
 import { sendError } from './http-error';
 
@@ -30,7 +31,7 @@ export function ingestRoute(services: Services): Router {
         const precision = String(req.query.timestampPrecision ?? 'MILLISECONDS').toUpperCase() as InputPrecision;
         if (!PRECISIONS.includes(precision)) throw new SluiceError(ErrorCode.BAD_REQUEST, `timestampPrecision must be one of ${PRECISIONS.join(', ')}`);
         const dataset = await services.datasets.requireAccess(String(req.params.datasetId), res.locals.user.id, Permission.WRITE);
-        await services.events.ingest(dataset.id, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), precision);
+        metrics.ingestEvents.inc(await services.events.ingest(dataset.id, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), precision));
         res.status(204).end();
       } catch (err) {
         sendError(res, err);

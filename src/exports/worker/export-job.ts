@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { Config } from '../../config';
 import { ExportStatus } from '../../entities/data-export.entity';
 import { logger } from '../../logger';
+import { countFinishedExport, formatOf } from '../../observability/metrics';
 import { ExportEvents } from '../export-events';
 import { RunnerJob, RunnerMessage } from '../export-runner';
 import { exportFileName, tmpFileName } from '../files';
@@ -34,6 +35,8 @@ export class ExportJob {
   outcome: Promise<void> = Promise.resolve();
   readonly exited: Promise<void>;
   private readonly thread: Worker;
+  /** When this worker claimed it, for the duration metric. */
+  private readonly claimedAt = Date.now();
 
   constructor(
     readonly claim: Claim,
@@ -96,7 +99,7 @@ export class ExportJob {
     this.outcome = (async () => {
       await halted;
       const released = await this.queue.release(this.claim).catch(() => false);
-      if (released) logger.info({ export: this.id, attempt: this.claim.attempt, reason }, 'export handed back to the queue');
+      if (released) logger.info({ export: this.id, attempt: this.claim.attempt, status: ExportStatus.QUEUING, reason }, 'export handed back to the queue');
       else logger.warn({ export: this.id, attempt: this.claim.attempt }, 'could not hand the export back; another worker takes it over when its lease runs out');
       this.changed();
     })();
@@ -109,8 +112,10 @@ export class ExportJob {
     const halted = this.halt();
     this.outcome = (async () => {
       await halted;
-      logger.warn({ export: this.id, attempt: this.claim.attempt, message }, 'export failed');
-      await this.queue.guardedUpdate(this.claim, { status: ExportStatus.FAILED, message, leaseOwner: null, leaseExpires: null }).catch(() => false);
+      logger.warn({ export: this.id, attempt: this.claim.attempt, status: ExportStatus.FAILED, message }, 'export failed');
+      if (await this.queue.guardedUpdate(this.claim, { status: ExportStatus.FAILED, message, leaseOwner: null, leaseExpires: null }).catch(() => false)) {
+        countFinishedExport(ExportStatus.FAILED, formatOf(this.claim.params));
+      }
       this.changed();
     })();
     return this.outcome;
@@ -148,11 +153,18 @@ export class ExportJob {
       if (!held) {
         fs.rmSync(finalPath, { force: true });
         logger.info({ export: claim.id, attempt: claim.attempt }, 'export finished, but it is no longer held by this worker: its file is discarded');
-      } else logger.info({ export: claim.id, attempt: claim.attempt, records: done.records }, 'export completed');
+      } else {
+        logger.info({ export: claim.id, attempt: claim.attempt, status: ExportStatus.COMPLETED, records: done.records }, 'export completed');
+        countFinishedExport(ExportStatus.COMPLETED, formatOf(claim.params), { records: done.records, bytes: done.compressedSizeInBytes, seconds: (now - this.claimedAt) / 1000 });
+      }
     } catch (err) {
       fs.rmSync(finalPath, { force: true });
       fs.rmSync(this.tmpPath, { force: true });
-      await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, message: `could not store the file: ${(err as Error).message}`, leaseOwner: null, leaseExpires: null }).catch(() => false);
+      const failed = await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, message: `could not store the file: ${(err as Error).message}`, leaseOwner: null, leaseExpires: null }).catch(() => false);
+      if (failed) {
+        logger.warn({ export: claim.id, attempt: claim.attempt, status: ExportStatus.FAILED, err: (err as Error).message }, 'export failed: could not store the file');
+        countFinishedExport(ExportStatus.FAILED, formatOf(claim.params));
+      }
     }
     this.changed();
   }
@@ -171,14 +183,16 @@ export class ExportJob {
     const faults = claim.faults + 1;
     if (fault && faults < MAX_FAULTS) {
       const message = `attempt ${claim.attempt} was interrupted (fault ${faults} of ${MAX_FAULTS}): ${fault}; queued again`;
-      logger.warn({ export: claim.id, attempt: claim.attempt, faults, code, error }, 'export interrupted by a transient fault; handing it back to the queue');
+      logger.warn({ export: claim.id, attempt: claim.attempt, status: ExportStatus.QUEUING, faults, code, error }, 'export interrupted by a transient fault; handing it back to the queue');
       if (!(await this.queue.release(claim, { fault: true, message }).catch(() => false))) {
         logger.warn({ export: claim.id }, 'could not hand the export back; it is taken over when its lease runs out');
       }
     } else {
       const message = fault ? `export failed after ${faults} faulty attempts: ${fault}` : describeFailure(error, code);
-      logger.warn({ export: claim.id, attempt: claim.attempt, faults, code, message }, 'export failed');
-      await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, faults: fault ? faults : claim.faults, message, leaseOwner: null, leaseExpires: null }).catch(() => false);
+      logger.warn({ export: claim.id, attempt: claim.attempt, status: ExportStatus.FAILED, faults, code, message }, 'export failed');
+      if (await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, faults: fault ? faults : claim.faults, message, leaseOwner: null, leaseExpires: null }).catch(() => false)) {
+        countFinishedExport(ExportStatus.FAILED, formatOf(claim.params));
+      }
     }
     this.changed();
   }

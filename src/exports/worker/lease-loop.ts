@@ -6,8 +6,9 @@ import { DataSource } from 'typeorm';
 import { DatasetService } from '../../catalog/dataset.service';
 import { Config } from '../../config';
 import { dialectOf } from '../../db/connection';
-import { ExportStatus } from '../../entities/data-export.entity';
+import { DataExportEntity, ExportStatus } from '../../entities/data-export.entity';
 import { logger } from '../../logger';
+import { countFinishedExport, formatOf } from '../../observability/metrics';
 import { ExportEstimator } from '../estimate';
 import { ExportEvents } from '../export-events';
 import { recordCap } from '../export-query';
@@ -100,11 +101,17 @@ export class ExportWorker {
     });
   }
 
+  private async formatOfExport(id: string): Promise<string> {
+    const row = await this.ds.getRepository(DataExportEntity).findOne({ select: ['params'], where: { id } }).catch(() => null);
+    return row ? formatOf(row.params) : 'CSV';
+  }
+
   private async claimUntilFull(): Promise<void> {
     try {
       while (!this.stopping && this.running.size < this.config.exportConcurrency) {
-        const claim = await this.queue.claim(this.owner, this.config.exportLeaseMs, (id, userId) => {
-          logger.warn({ export: id }, `export failed: its worker stopped answering on its last allowed fault (${MAX_FAULTS})`);
+        const claim = await this.queue.claim(this.owner, this.config.exportLeaseMs, (id, userId, attempt) => {
+          logger.warn({ export: id, attempt, status: ExportStatus.FAILED }, `export failed: its worker stopped answering on its last allowed fault (${MAX_FAULTS})`);
+          void this.formatOfExport(id).then((format) => countFinishedExport(ExportStatus.FAILED, format));
           this.events.changed(id, userId);
         }, this.estimate);
         if (!claim) {
@@ -151,8 +158,8 @@ export class ExportWorker {
     const denied = await this.deniedDataset(claim);
     if (denied) {
       const message = `no longer allowed to read dataset ${denied}: access was removed after the export was requested`;
-      logger.warn({ export: claim.id, attempt: claim.attempt, message }, 'export failed');
-      await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, message, leaseOwner: null, leaseExpires: null });
+      logger.warn({ export: claim.id, attempt: claim.attempt, status: ExportStatus.FAILED, message }, 'export failed');
+      if (await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, message, leaseOwner: null, leaseExpires: null })) countFinishedExport(ExportStatus.FAILED, formatOf(claim.params));
       this.events.changed(claim.id, claim.userId);
       return;
     }
@@ -162,7 +169,7 @@ export class ExportWorker {
       this.fill();
     });
     this.running.set(claim.id, job);
-    logger.info({ export: claim.id, attempt: claim.attempt, faults: claim.faults }, 'export started');
+    logger.info({ export: claim.id, attempt: claim.attempt, status: ExportStatus.GENERATING, faults: claim.faults }, 'export started');
   }
 
   /** Renews every lease and publishes progress; a refused renewal means cancelled, removed or taken over. */
