@@ -290,14 +290,35 @@ export class ExportService {
    * removal, never a cancel it could mistake for the end.
    */
   async remove(user: UserEntity, id: string): Promise<DataExportEntity> {
-    let row = await this.get(user, id);
-    if (!TERMINAL_STATUSES.includes(row.status)) row = await this.cancel(user, id, row.userId === user.id ? 'removed by the user' : undefined, row.userId === user.id ? null : 'removed');
-    const now = Date.now();
-    await inTransaction(this.ds, async (m) => {
-      await m.getRepository(ExportRemovalEntity).delete({ removedOn: LessThan(now - REMOVAL_KEPT_MS) });
-      await m.getRepository(ExportRemovalEntity).upsert({ exportId: id, userId: row.userId, removedOn: now, lastState: JSON.stringify(row) }, ['exportId']);
-      await m.getRepository(DataExportEntity).delete({ id, userId: row.userId });
+    const owned = await this.get(user, id);
+    const message = owned.userId === user.id ? 'removed by the user' : 'removed by an administrator';
+    const row = await inTransaction(this.ds, async (m) => {
+      const repo = m.getRepository(DataExportEntity);
+      const mysql = m.connection.options.type !== 'better-sqlite3';
+      const found = await repo.findOne({ where: { id, userId: owned.userId }, ...(mysql ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
+      if (!found) throw notFound(`export ${id} not found`);
+      const now = Date.now();
+      let state = found;
+      if (!TERMINAL_STATUSES.includes(found.status)) {
+        // Cancelled through the guarded path in this same transaction, so its history and webhooks are written,
+        // while subscribers see one change only: the removal.
+        const done = await repo
+          .createQueryBuilder()
+          .update()
+          .set({ status: ExportStatus.CANCELLED, message, leaseOwner: null, leaseExpires: null, completedOn: now, updatedOn: now })
+          .where('id = :id AND status IN (:...active)', { id, active: ACTIVE })
+          .execute();
+        if (done.affected === 1) await this.hooks.ended(m, id);
+        state = { ...found, status: ExportStatus.CANCELLED, message, leaseOwner: null, leaseExpires: null, completedOn: now, updatedOn: now };
+        countFinishedExport(ExportStatus.CANCELLED, formatOf(found.params));
+      }
+      const removals = m.getRepository(ExportRemovalEntity);
+      await removals.delete({ removedOn: LessThan(now - REMOVAL_KEPT_MS) });
+      await removals.upsert({ exportId: id, userId: found.userId, removedOn: now, lastState: JSON.stringify(state) }, ['exportId']);
+      await repo.delete({ id, userId: found.userId });
+      return state;
     });
+    // A worker still running it finds its lease gone at the next heartbeat and drops its temporary file.
     if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
     logger.info({ export: id, attempt: row.attempt, status: 'REMOVED', userId: row.userId }, 'export removed');
     this.events.changed(id, row.userId);
