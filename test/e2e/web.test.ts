@@ -187,6 +187,8 @@ describe(`the "My exports" page in Chromium on ${STORE}`, () => {
   });
 
   test('form mistakes are explained before or after sending: bad JSON, an envelope error, the network', async () => {
+    // The page's first reads (exports, schedules) may still be on their way: count from when they are done.
+    await page.waitForLoadState('networkidle');
     const postsBefore = graphqlPosts.length;
     await createThroughForm('wrong', (p) => p.getByLabel('Filter').fill('{"value": {"_gt": 20}'));
     await page.locator('#create-error').waitFor({ state: 'visible' });
