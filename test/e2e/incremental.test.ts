@@ -19,7 +19,7 @@ interface Figures {
   missing: number;
   extra: number;
   inTwoRuns: number;
-  /** Runs whose recordsEstimate is not their row count. */
+  /** Runs whose recordsEstimate is more than 10 % off their row count (an estimate that runs out of its time budget on a loaded machine samples). */
   estimatesOff: number;
 }
 
@@ -145,7 +145,7 @@ describe(`incremental schedule runs under concurrent ingest on ${STORE}`, () => 
       const done = await waitForExport(server, alice.token, id);
       const rows = await csvOf(id);
       rowsInRuns += rows.length;
-      if (done.status.recordsEstimate !== rows.length) estimatesOff++;
+      if (Math.abs(done.status.recordsEstimate - rows.length) > Math.max(1, rows.length * 0.1)) estimatesOff++;
       const inRun = new Set<string>();
       for (const row of rows) {
         const key = row.slice(0, IDENTITY_CELLS).join(',');
