@@ -1,10 +1,11 @@
 import { DatasetEntity, DatasetMetricEntity } from '../entities';
 import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
 import type { ExportChange } from '../exports/export-watch';
+import type { ExportListFilter } from '../exports/export.service';
 import { ExportParams } from '../exports/params';
 import { Dataset } from './types/dataset.types';
 import { EventField, ExportFormat, ExportPackaging, SortOrder, TimestampPrecision } from './types/enums';
-import { DataExport } from './types/export.types';
+import { DataExport, DataExportFilter } from './types/export.types';
 
 export function toDataset(entity: DatasetEntity, metrics: DatasetMetricEntity[]): Dataset {
   return {
@@ -61,4 +62,14 @@ export function toDataExport(e: DataExportEntity): DataExport {
 /** A subscription message: the export's state, or its last state marked `removed`. */
 export function toExportChange(change: ExportChange): DataExport {
   return { ...toDataExport(change.export), removed: change.kind === 'removed' };
+}
+
+/** The list filter of `exports` and `adminExports`, as the export service reads it. */
+export function toListFilter(filter?: DataExportFilter | null): ExportListFilter {
+  return {
+    statusIn: filter?.status?._in as ExportStatus[] | undefined,
+    nameRegex: filter?.name?._regex,
+    requestedOnGte: filter?.requestedOn?._gte,
+    requestedOnLt: filter?.requestedOn?._lt,
+  };
 }

@@ -2,7 +2,7 @@ import { Arg, Ctx, Int, Query, Resolver } from 'type-graphql';
 import { ExportStatus } from '../../entities/data-export.entity';
 import { ErrorCode, SluiceError } from '../../errors';
 import { Context } from '../context';
-import { toDataExport } from '../mappers';
+import { toDataExport, toListFilter } from '../mappers';
 import { nextCursor, pageWindow } from '../paging';
 import { DataExport, DataExportFilter, DataExportPage } from '../types/export.types';
 
@@ -26,12 +26,7 @@ export class AdminResolver {
     }
     const { items, total } = await ctx.services.exports.listOf(
       userId,
-      {
-        statusIn: filter?.status?._in as ExportStatus[] | undefined,
-        nameRegex: filter?.name?._regex,
-        requestedOnGte: filter?.requestedOn?._gte,
-        requestedOnLt: filter?.requestedOn?._lt,
-      },
+      toListFilter(filter),
       page.offset,
       page.limit,
     );

@@ -2,7 +2,7 @@ import { Arg, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphq
 import { ExportStatus } from '../../entities/data-export.entity';
 import { JSONScalar } from '../scalars';
 import { Context } from '../context';
-import { toDataExport, toDataset } from '../mappers';
+import { toDataExport, toListFilter, toDataset } from '../mappers';
 import { nextCursor, pageWindow } from '../paging';
 import { DatasetPage } from '../types/dataset.types';
 import { DataExport, DataExportFilter, DataExportPage } from '../types/export.types';
@@ -42,12 +42,7 @@ export class UserResolver {
     const page = pageWindow(cursor, limit);
     const { items, total } = await ctx.services.exports.list(
       ctx.user,
-      {
-        statusIn: filter?.status?._in as ExportStatus[] | undefined,
-        nameRegex: filter?.name?._regex,
-        requestedOnGte: filter?.requestedOn?._gte,
-        requestedOnLt: filter?.requestedOn?._lt,
-      },
+      toListFilter(filter),
       page.offset,
       page.limit,
     );
