@@ -8,6 +8,7 @@ import { HourlyCounts } from './event-counts';
 import { InputPrecision } from './events';
 import { IngestError, prepareIngest } from './ingest-body';
 import { IngestThread } from './ingest-threads';
+import { Mutex } from '../mutex';
 
 /** Rows per INSERT statement: well under SQLite's and MySQL's placeholder limits. */
 const INSERT_BATCH = 500;
@@ -15,18 +16,9 @@ const INSERT_BATCH = 500;
 const INLINE_BYTES = 64 * 1024;
 const DEADLOCK_RETRIES = 3;
 
-/** Serialises ingests within this process: on SQLite they share one connection and must not interleave. */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
-    this.tail = result.then(() => undefined, () => undefined);
-    return result;
-  }
-}
-
 export class EventService {
   private readonly thread = new IngestThread();
+  /** Ingests within this process take turns: on SQLite they share one connection and must not interleave. */
   private readonly sqliteWrites = new Mutex();
   private readonly sqlite: boolean;
   private readonly openWrites: OpenWrites;

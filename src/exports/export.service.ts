@@ -25,6 +25,7 @@ import { FormatName, PackagingName } from './formats/format';
 import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
 import { boundedRegex, RegexError } from './regex';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, SortOrder, TimestampFormatName } from './params';
+import { Mutex } from '../mutex';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
 export interface ExportRequest {
@@ -57,17 +58,9 @@ const MAX_RANGE_DATASETS = 100;
 const MAX_RANGE_METRICS = 1000;
 const ACTIVE = [ExportStatus.QUEUING, ExportStatus.GENERATING];
 
-/** Serialises the check-then-insert of the export limit within this process (SQLite has no row locks). */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
-    this.tail = result.then(() => undefined, () => undefined);
-    return result;
-  }
-}
 
 export class ExportService {
+  /** The check-then-insert of the export limit takes turns within this process (SQLite has no row locks). */
   private readonly createLock = new Mutex();
   private readonly estimator: ExportEstimator;
 
