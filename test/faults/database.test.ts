@@ -1,5 +1,5 @@
 import { TestServer, TestStore, TestWorker, waitFor, waitForExport } from '../e2e/harness';
-import { download, exportId, exportRow, HEAVY, MYSQL_ROOT, observed, Processes, sha256, sql, TcpProxy, tmpFiles, waitUntilWriting } from './support';
+import { download, exportId, exportRow, HEAVY, killRunnerConnection, observed, Processes, sha256, TcpProxy, tmpFiles, waitUntilWriting } from './support';
 
 const EVENTS = 200_000;
 
@@ -14,26 +14,6 @@ describe('database faults (MariaDB)', () => {
   let token: string;
   let input: Record<string, unknown>;
   let cleanSha: string;
-
-  /** The export runner's own connection: the one streaming the SELECT on event for this test's database. */
-  const killRunnerConnection = async (how: 'KILL' | 'KILL QUERY' = 'KILL') => {
-    const conns = await waitFor(
-      async () => {
-        const rows = await sql<{ id: number }>(
-          MYSQL_ROOT,
-          `SELECT id FROM information_schema.processlist WHERE db = ? AND command = 'Query' AND info LIKE 'SELECT%FROM event%' AND info NOT LIKE '%COUNT(%'`,
-          [dbName],
-        );
-        // exactly one: a connection killed a moment ago may still be listed while it goes
-        return rows.length === 1 ? rows : undefined;
-      },
-      "the runner's SELECT (and only it) in the process list",
-      10_000,
-      20,
-    );
-    await sql(MYSQL_ROOT, `${how} ${Number(conns[0].id)}`);
-    return Date.now();
-  };
 
   beforeAll(async () => {
     await store.create();
@@ -55,7 +35,7 @@ describe('database faults (MariaDB)', () => {
   test("the export's connection killed mid-run (KILL <id>): handed back and retried, the export completes with the right rows", async () => {
     const id = await exportId(server, token, input);
     const before = await waitUntilWriting(store, id, 1);
-    const killedAt = await killRunnerConnection();
+    const killedAt = await killRunnerConnection(store);
     const interrupted = await waitFor(async () => worker.lines(/transient fault/).find((l) => l.export === id), 'the worker to see the fault', 10_000);
     const done = await waitForExport(server, token, id, ['COMPLETED'], 60_000);
     const row = await exportRow(store, id);
@@ -73,7 +53,7 @@ describe('database faults (MariaDB)', () => {
     const left: number[] = [];
     for (const [attempt, how] of [[1, 'KILL'], [2, 'KILL QUERY'], [3, 'KILL']] as const) {
       await waitUntilWriting(store, id, attempt, 20_000);
-      const killedAt = await killRunnerConnection(how);
+      const killedAt = await killRunnerConnection(store, how);
       // out of GENERATING on that attempt: handed back (and claimed again) or FAILED
       await waitFor(async () => {
         const row = await exportRow(store, id);

@@ -1,5 +1,5 @@
 import { TestServer, TestStore, TestWorker, waitFor, waitForExport } from '../e2e/harness';
-import { download, exportFiles, exportId, exportRow, HEAVY, MYSQL_ROOT, observed, Processes, sha256, sql, tmpFiles, waitUntilWriting } from './support';
+import { download, exportFiles, exportId, exportRow, HEAVY, killRunnerConnection, observed, Processes, sha256, sql, tmpFiles, waitUntilWriting } from './support';
 
 const EVENTS = 150_000;
 /** Seeding and a clean export, then many restarts: minutes on a shared machine. */
@@ -8,7 +8,6 @@ const SLOW_MS = 420_000;
 /** Rolling restarts hand exports back; only faults count toward the 3 after which an export is FAILED. */
 describe('hand-backs are not faults (MariaDB)', () => {
   const store = new TestStore('mysql');
-  const dbName = new URL(store.databaseUrl).pathname.slice(1);
   const procs = new Processes();
   let server: TestServer;
   let token: string;
@@ -16,24 +15,6 @@ describe('hand-backs are not faults (MariaDB)', () => {
   let cleanSha: string;
 
   const faultsOf = async (id: string) => Number((await sql<{ faults: number }>(store.databaseUrl, 'SELECT faults FROM data_export WHERE id = ?', [id]))[0].faults);
-
-  /** KILL of the export runner's streaming SELECT: a real transient fault. */
-  const killRunner = async () => {
-    const [conn] = await waitFor(
-      async () => {
-        const rows = await sql<{ id: number }>(
-          MYSQL_ROOT,
-          `SELECT id FROM information_schema.processlist WHERE db = ? AND command = 'Query' AND info LIKE 'SELECT%FROM event%' AND info NOT LIKE '%COUNT(%'`,
-          [dbName],
-        );
-        return rows.length === 1 ? rows : undefined;
-      },
-      "the runner's SELECT in the process list",
-      10_000,
-      20,
-    );
-    await sql(MYSQL_ROOT, `KILL ${Number(conn.id)}`);
-  };
 
   beforeAll(async () => {
     await store.create();
@@ -87,7 +68,7 @@ describe('hand-backs are not faults (MariaDB)', () => {
         await worker.stop();
         worker = await procs.worker(store, { EXPORT_CONCURRENCY: '1' });
       } else {
-        await killRunner();
+        await killRunnerConnection(store);
         await waitFor(async () => {
           const row = await exportRow(store, id);
           return !(row.status === 'GENERATING' && row.attempt === i + 1);
@@ -108,7 +89,7 @@ describe('hand-backs are not faults (MariaDB)', () => {
       if (how === 'SIGTERM') {
         await worker.stop();
         worker = await procs.worker(store, { EXPORT_CONCURRENCY: '1' });
-      } else await killRunner();
+      } else await killRunnerConnection(store);
       if (i < 3) await waitFor(async () => (await exportRow(store, doomed)).attempt > i + 1, `attempt ${i + 2}`, 20_000, 20);
     }
     const failed = await waitForExport(server, token, doomed, ['FAILED'], 20_000);

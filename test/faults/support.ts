@@ -33,6 +33,30 @@ export async function sql<T = any>(databaseUrl: string, statement: string, param
   }
 }
 
+/**
+ * Kills the export runner's own connection (the one streaming the SELECT on event in this store's
+ * database), a real transient fault; returns when it was killed.
+ */
+export async function killRunnerConnection(store: TestStore, how: 'KILL' | 'KILL QUERY' = 'KILL'): Promise<number> {
+  const dbName = new URL(store.databaseUrl).pathname.slice(1);
+  const conns = await waitFor(
+    async () => {
+      const rows = await sql<{ id: number }>(
+        MYSQL_ROOT,
+        `SELECT id FROM information_schema.processlist WHERE db = ? AND command = 'Query' AND info LIKE 'SELECT%FROM event%' AND info NOT LIKE '%COUNT(%'`,
+        [dbName],
+      );
+      // exactly one: a connection killed a moment ago may still be listed while it goes
+      return rows.length === 1 ? rows : undefined;
+    },
+    "the runner's SELECT (and only it) in the process list",
+    10_000,
+    20,
+  );
+  await sql(MYSQL_ROOT, `${how} ${Number(conns[0].id)}`);
+  return Date.now();
+}
+
 export interface ExportRow {
   id: string;
   user_id: string;
