@@ -1,27 +1,14 @@
 import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { STORE, TestServer, TestStore, waitFor, waitForExport } from './harness';
+import { rawRequest, STORE, TestServer, TestStore, waitFor, waitForExport } from './harness';
 import { createExport, historyOf } from './delivery-support';
 
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 const digestOf = (b: Buffer) => `sha-256=:${crypto.createHash('sha256').update(b).digest('base64')}:`;
-
-function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe(`resumable, cacheable downloads on ${STORE}`, () => {
   const store = new TestStore();
@@ -53,14 +40,14 @@ describe(`resumable, cacheable downloads on ${STORE}`, () => {
   });
 
   test('each representation has its own strong ETag and a Repr-Digest of what is sent', async () => {
-    const p = await get(url, auth());
+    const p = await rawRequest(url, auth());
     expect(p.status).toBe(200);
     expect(p.headers['accept-ranges']).toBe('bytes');
     expect(p.headers['content-encoding']).toBeUndefined();
     expect(sha256(p.body)).toBe(result.sha256);
     expect(p.headers.etag).toBe(`"${result.sha256}"`);
     expect(p.headers['repr-digest']).toBe(digestOf(p.body));
-    const g = await get(url, { ...auth(), 'accept-encoding': 'gzip' });
+    const g = await rawRequest(url, { ...auth(), 'accept-encoding': 'gzip' });
     expect(g.status).toBe(200);
     expect(g.headers['content-encoding']).toBe('gzip');
     expect(g.body.equals(stored)).toBe(true);
@@ -68,41 +55,41 @@ describe(`resumable, cacheable downloads on ${STORE}`, () => {
     expect(g.headers['repr-digest']).toBe(digestOf(stored));
     expect(g.headers.etag).not.toBe(p.headers.etag);
     expect(g.headers.vary).toBe('Accept-Encoding');
-    const head = await get(url, { ...auth(), 'accept-encoding': 'gzip' }, 'HEAD');
+    const head = await rawRequest(url, { ...auth(), 'accept-encoding': 'gzip' }, 'HEAD');
     expect(head.headers).toMatchObject({ etag: g.headers.etag, 'content-length': String(stored.length), 'repr-digest': digestOf(stored) });
   });
 
   test('one Range gives 206 on either representation; past the end is 416 with bytes */size; several get 200 whole', async () => {
-    const part = await get(url, { ...auth(), range: 'bytes=1000-1999' });
+    const part = await rawRequest(url, { ...auth(), range: 'bytes=1000-1999' });
     expect(part.status).toBe(206);
     expect(part.headers['content-range']).toBe(`bytes 1000-1999/${plain.length}`);
     expect(part.headers['content-length']).toBe('1000');
     expect(part.body.equals(plain.subarray(1000, 2000))).toBe(true);
     expect(part.headers['repr-digest']).toBe(digestOf(plain)); // of the whole representation
-    const suffix = await get(url, { ...auth(), range: 'bytes=-77' });
+    const suffix = await rawRequest(url, { ...auth(), range: 'bytes=-77' });
     expect(suffix.status).toBe(206);
     expect(suffix.body.equals(plain.subarray(plain.length - 77))).toBe(true);
 
     // The stored gzip bytes, chosen by an If-Range that names them (or by refusing identity).
     const gzEtag = `"${sha256(stored)}"`;
-    const gz = await get(url, { ...auth(), 'accept-encoding': 'gzip', 'if-range': gzEtag, range: 'bytes=500-' });
+    const gz = await rawRequest(url, { ...auth(), 'accept-encoding': 'gzip', 'if-range': gzEtag, range: 'bytes=500-' });
     expect(gz.status).toBe(206);
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gz.headers['content-range']).toBe(`bytes 500-${stored.length - 1}/${stored.length}`);
     expect(gz.body.equals(stored.subarray(500))).toBe(true);
-    const gz2 = await get(url, { ...auth(), 'accept-encoding': 'gzip, identity;q=0', range: 'bytes=0-9' });
+    const gz2 = await rawRequest(url, { ...auth(), 'accept-encoding': 'gzip, identity;q=0', range: 'bytes=0-9' });
     expect(gz2.status).toBe(206);
     expect(gz2.body.equals(stored.subarray(0, 10))).toBe(true);
 
-    const outside = await get(url, { ...auth(), range: `bytes=${plain.length}-` });
+    const outside = await rawRequest(url, { ...auth(), range: `bytes=${plain.length}-` });
     expect(outside.status).toBe(416);
     expect(outside.headers['content-range']).toBe(`bytes */${plain.length}`);
-    const outsideGz = await get(url, { ...auth(), 'accept-encoding': 'gzip, identity;q=0', range: `bytes=${stored.length + 5}-` });
+    const outsideGz = await rawRequest(url, { ...auth(), 'accept-encoding': 'gzip, identity;q=0', range: `bytes=${stored.length + 5}-` });
     expect(outsideGz.status).toBe(416);
     expect(outsideGz.headers['content-range']).toBe(`bytes */${stored.length}`);
     expect(JSON.parse(outsideGz.body.toString()).error.status).toBe(416);
 
-    const several = await get(url, { ...auth(), range: 'bytes=0-9,20-29' });
+    const several = await rawRequest(url, { ...auth(), range: 'bytes=0-9,20-29' });
     expect(several.status).toBe(200);
     expect(several.body.equals(plain)).toBe(true);
   });
@@ -110,19 +97,19 @@ describe(`resumable, cacheable downloads on ${STORE}`, () => {
   test('If-None-Match gives 304 for the same representation only; a stale If-Range gives 200 whole', async () => {
     const plainTag = `"${result.sha256}"`;
     const gzTag = `"${sha256(stored)}"`;
-    const notModified = await get(url, { ...auth(), 'if-none-match': plainTag });
+    const notModified = await rawRequest(url, { ...auth(), 'if-none-match': plainTag });
     expect(notModified.status).toBe(304);
     expect(notModified.body.length).toBe(0);
     expect(notModified.headers.etag).toBe(plainTag);
-    expect((await get(url, { ...auth(), 'accept-encoding': 'gzip', 'if-none-match': `W/${gzTag}, "other"` })).status).toBe(304);
+    expect((await rawRequest(url, { ...auth(), 'accept-encoding': 'gzip', 'if-none-match': `W/${gzTag}, "other"` })).status).toBe(304);
     // The plain tag does not match the gzip representation.
-    const other = await get(url, { ...auth(), 'accept-encoding': 'gzip', 'if-none-match': plainTag });
+    const other = await rawRequest(url, { ...auth(), 'accept-encoding': 'gzip', 'if-none-match': plainTag });
     expect(other.status).toBe(200);
     expect(other.body.equals(stored)).toBe(true);
-    const stale = await get(url, { ...auth(), 'if-range': '"not-this-one"', range: 'bytes=10-20' });
+    const stale = await rawRequest(url, { ...auth(), 'if-range': '"not-this-one"', range: 'bytes=10-20' });
     expect(stale.status).toBe(200);
     expect(stale.body.equals(plain)).toBe(true);
-    const fresh = await get(url, { ...auth(), 'if-range': plainTag, range: 'bytes=10-20' });
+    const fresh = await rawRequest(url, { ...auth(), 'if-range': plainTag, range: 'bytes=10-20' });
     expect(fresh.status).toBe(206);
     expect(fresh.body.equals(plain.subarray(10, 21))).toBe(true);
     // Recorded once the body is sent, so it may land just after the response.
@@ -170,7 +157,7 @@ describe(`resumable, cacheable downloads on ${STORE}`, () => {
     expect(hour.responseCode).toBe('SUCCESS');
     expect(hour.expiresOn).toBeGreaterThanOrEqual(before + 3_600_000);
     expect(hour.expiresOn).toBeLessThanOrEqual(Date.now() + 3_600_000);
-    const res = await get(`${server.url}${hour.link}`);
+    const res = await rawRequest(`${server.url}${hour.link}`);
     expect(res.status).toBe(200);
     expect(sha256(res.body)).toBe(result.sha256);
     const usual = await link();

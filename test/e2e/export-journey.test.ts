@@ -1,19 +1,6 @@
 import http from 'node:http';
 import zlib from 'node:zlib';
-import { EXPORT_STATUS_QUERY, parseCsv, STORE, TestServer, TestStore, waitForExport } from './harness';
-
-/** A GET the way curl does it: no Accept-Encoding unless asked, body returned raw. */
-function curl(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { EXPORT_STATUS_QUERY, parseCsv, rawRequest, STORE, TestServer, TestStore, waitForExport } from './harness';
 
 const T0 = 1_700_000_000_000;
 /** Events that stress every cell format: missing values, commas, quotes, newlines, unicode, JSON. */
@@ -97,7 +84,7 @@ describe(`the export journey on ${STORE}`, () => {
     expect(done.result.compressedSizeInBytes).toBeGreaterThan(0);
 
     // curl: no Accept-Encoding, so the server decompresses on the fly.
-    const plain = await curl(`${server.url}/api/v3/data/exports/${id}`, { authorization: `Bearer ${alice.token}` });
+    const plain = await rawRequest(`${server.url}/api/v3/data/exports/${id}`, { authorization: `Bearer ${alice.token}` });
     expect(plain.status).toBe(200);
     expect(plain.headers['content-type']).toBe('text/csv; charset=utf-8');
     expect(plain.headers['content-disposition']).toContain(`filename="${id}.csv"`);
@@ -111,12 +98,12 @@ describe(`the export journey on ${STORE}`, () => {
     expect(rows.slice(1)).toEqual(EVENTS.map((e) => [String(e.timestamp), datasetId, e.metric, e.source ?? '', expectedValue(e.value)]));
 
     // Accepting gzip: the stored bytes as they are.
-    const gz = await curl(`${server.url}/api/v3/data/exports/${id}`, { authorization: `Bearer ${alice.token}`, 'accept-encoding': 'gzip' });
+    const gz = await rawRequest(`${server.url}/api/v3/data/exports/${id}`, { authorization: `Bearer ${alice.token}`, 'accept-encoding': 'gzip' });
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gz.body.length).toBe(done.result.compressedSizeInBytes);
     expect(zlib.gunzipSync(gz.body).toString('utf8')).toBe(text);
 
-    const head = await curl(`${server.url}/api/v3/data/exports/${id}`, { authorization: `Bearer ${alice.token}` }, 'HEAD');
+    const head = await rawRequest(`${server.url}/api/v3/data/exports/${id}`, { authorization: `Bearer ${alice.token}` }, 'HEAD');
     expect(head.status).toBe(200);
     expect(Number(head.headers['content-length'])).toBe(done.result.sizeInBytes);
     expect(head.body.length).toBe(0);
@@ -162,7 +149,7 @@ describe(`the export journey on ${STORE}`, () => {
     }
     const list = await server.data('{ me { exports { count items { id } } datasets { count } } }', {}, bob.token);
     expect(list.me).toEqual({ exports: { count: 0, items: [] }, datasets: { count: 0 } });
-    const download = await curl(`${server.url}/api/v3/data/exports/${id}`, { authorization: `Bearer ${bob.token}` });
+    const download = await rawRequest(`${server.url}/api/v3/data/exports/${id}`, { authorization: `Bearer ${bob.token}` });
     expect(download.status).toBe(404);
     expect(JSON.parse(download.body.toString())).toEqual({ error: { status: 404, message: `export ${id} not found` } });
     const export2 = await createStream({ dataRange: { datasets: [datasetId] } }, bob.token);
@@ -181,7 +168,7 @@ describe(`the export journey on ${STORE}`, () => {
     const bad = await server.gql('{ me { id } }', {}, 'slc_not-a-token');
     expect(bad.status).toBe(401);
     expect(bad.body.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
-    const rest = await curl(`${server.url}/api/v3/data/exports/whatever`, { authorization: 'Bearer nope' });
+    const rest = await rawRequest(`${server.url}/api/v3/data/exports/whatever`, { authorization: 'Bearer nope' });
     expect(rest.status).toBe(401);
     expect(JSON.parse(rest.body.toString()).error).toMatchObject({ status: 401, message: expect.stringMatching(/token is not valid/) });
     const ingestNoToken = await fetch(`${server.url}/api/v3/data/ingest/${datasetId}`, { method: 'POST', body: '[]' });
