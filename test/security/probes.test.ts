@@ -1,7 +1,7 @@
 import { getIntrospectionQuery } from 'graphql';
 import WebSocket from 'ws';
 import { collect, TestServer, TestStore, waitForExport, wsClient } from '../e2e/harness';
-import { record, STALL_LIMIT_MS, STORES, wideOr, withStall } from './support';
+import { profiling, record, STALL_LIMIT_MS, STORES, wideOr, withStall } from './support';
 
 jest.setTimeout(180_000);
 
@@ -41,7 +41,7 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     bo = (await store.cli<{ token: string }>(['user', 'create', '--email', 'bo@example.com'])).token;
     cy = (await store.cli<{ token: string }>(['user', 'create', '--email', 'cy@example.com'])).token;
     // Production mode: Apollo's own default would refuse introspection there.
-    server = new TestServer(store, { NODE_ENV: 'production' });
+    server = new TestServer(store, { NODE_ENV: 'production', ...profiling() });
     await server.start();
     // Warm the server's code paths first: a fresh process's first requests are slow for reasons of its own.
     for (let i = 0; i < 20; i++) await server.data('{ me { id } }', {}, cy);
@@ -157,9 +157,9 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     record(storeName, '#4b 12 x estimate 999-term _or, 200k events', heavy.stallMs, `all answered in ${heavy.tookMs} ms: ${JSON.stringify(answers)}`);
     expect(huge.stallMs).toBeLessThan(STALL_LIMIT_MS);
     expect(refused.stallMs).toBeLessThan(STALL_LIMIT_MS);
-    // Twelve heavy counts share two cores with the server here (MariaDB's CPU, or SQLite's count thread):
-    // held to a looser bound than the rest, which still catches the pool held for 95 s seen before.
-    expect(heavy.stallMs).toBeLessThan(2 * STALL_LIMIT_MS);
+    // Twelve heavy counts share two cores with the server (MariaDB's CPU, or SQLite's count thread, which
+    // runs at a lower priority): the server's own thread still answers within the bar.
+    expect(heavy.stallMs).toBeLessThan(STALL_LIMIT_MS);
   });
 
   test('#7 after removal, dataRange no longer shows the dataset', async () => {

@@ -63,13 +63,25 @@ export async function withStall<T>(server: TestServer, probeToken: string, attac
 }
 
 /**
- * What the tests hold the stall to. The target is 200 ms, met on a quiet machine; CI machines are shared
- * (this one ran at load 19 on 2 cores), where even an idle server answers in hundreds of ms. The limit
- * still catches what the probes found before the fixes: stalls of 1.5 to 95 seconds.
+ * What the tests hold the stall to: issue 10's bar. Measured at load 0.7 on 2 cores the worst probe was
+ * 58 ms (SQLite); the busiest stretch of the server's thread after start-up, twelve 2 000-term filters
+ * parsed and checked at once, 139 ms (CPU profile, SECURITY_CPU_PROF). A machine loaded past its cores
+ * can still exceed it: that is the machine, and the baseline probe (#0) in the table shows it.
  */
-export const STALL_LIMIT_MS = 2000;
+export const STALL_LIMIT_MS = 200;
 
 const ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * With SECURITY_CPU_PROF=<dir>, the server writes a V8 CPU profile there when it stops: read it with
+ * `node test/security/busy-stretches.js <file>` to see what held the event loop during a probe.
+ */
+export function profiling(): Record<string, string> {
+  const dir = process.env.SECURITY_CPU_PROF;
+  if (!dir) return {};
+  fs.mkdirSync(dir, { recursive: true });
+  return { NODE_OPTIONS: `--require ${path.join(__dirname, 'cpu-profile-hook.js')}`, SECURITY_CPU_PROF: path.resolve(dir) };
+}
 
 /** The probe table (issue 10): one line per probe and store, written to test-artifacts/ for the report. */
 export function record(store: Store, probe: string, stallMs: number, answer: string): void {
