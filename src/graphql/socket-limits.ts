@@ -1,5 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { logger } from '../logger';
+import { takeTurn } from '../turns';
 
 /** A socket holds at most this many subscriptions at once (SPEC §15): each one costs the server work until it ends. */
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 100;
@@ -23,18 +24,13 @@ export function isCapRefusal(errors: readonly GraphQLError[]): boolean {
   return errors.length === 1 && errors[0] === TOO_MANY_SUBSCRIPTIONS;
 }
 
-const turns = new WeakMap<object, Promise<void>>();
-
 /**
- * This socket's turn to have a subscribe message handled: one per event-loop iteration. ws hands every
- * frame of a received chunk over in one go, so 5 000 subscribe messages would otherwise be handled in
- * one stretch of the event loop (590 ms profiled at load 3) while other users' requests wait; taking
- * turns lets I/O in between each one.
+ * This socket's turn to have a subscribe message handled: one per event-loop iteration (src/turns.ts).
+ * 5 000 subscribe messages on one socket were otherwise handled in one 590 ms stretch of the event loop
+ * (profiled at load 3) while other users' requests waited.
  */
 export function socketTurn(extra: object): Promise<void> {
-  const turn = (turns.get(extra) ?? Promise.resolve()).then(() => new Promise<void>((resolve) => setImmediate(resolve)));
-  turns.set(extra, turn);
-  return turn;
+  return takeTurn(extra);
 }
 
 /** The operations each socket holds, by graphql-ws id: counted in O(1), each one released once, whichever way it ends. */
