@@ -16,7 +16,7 @@ import { graphqlObserver, noteUser, requestLogging, wsOperationHooks } from './o
 import { bearerToken, Context, Services } from './graphql/context';
 import { boundSessionStatements } from './db/statement-bounds';
 import { checkSocketOperation, complexityPlugin, depthLimitRule, MAX_GRAPHQL_BYTES, parseOptions } from './graphql/limits';
-import { SocketSubscriptions, socketCap } from './graphql/socket-limits';
+import { isCapRefusal, SocketSubscriptions, socketCap, socketTurn } from './graphql/socket-limits';
 import { graphqlBodyErrors, graphqlDocumentBounds, pathDecodeErrors, securityHeaders } from './rest/security';
 import { buildSluiceSchema } from './graphql/schema';
 import { downloadRoute } from './rest/download.route';
@@ -122,7 +122,9 @@ export async function startServer(services: Services): Promise<RunningServer> {
       },
       // At most 100 per socket (counted in O(1), refused before parsing), then the HTTP path's limits
       // (tokens, depth, cost) on every operation a socket sends.
-      onSubscribe: (ctx, id, payload) => {
+      // Each socket's subscribe messages take turns, one per event-loop iteration (socketTurn).
+      onSubscribe: async (ctx, id, payload) => {
+        await socketTurn(ctx.extra);
         const tooMany = socketCap.onSubscribe(ctx, id);
         if (tooMany) return tooMany;
         const checked = checkSocketOperation(schema, payload);
@@ -139,7 +141,7 @@ export async function startServer(services: Services): Promise<RunningServer> {
       },
       onError: (ctx, id, payload, errors) => {
         socketCap.onError(ctx, id);
-        opLog.onError(ctx as never, id, payload, errors);
+        if (!isCapRefusal(errors)) opLog.onError(ctx as never, id, payload, errors);
       },
       context: (ctx): Context => ({ user: ctx.extra.user as UserEntity, services, socket: ctx.extra.subscriptions }),
     },

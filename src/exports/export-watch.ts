@@ -112,8 +112,20 @@ export class ExportWatch {
     private readonly events: ExportEvents,
   ) {}
 
+  /** Reads of a row in flight, shared: a change wakes every subscription following it at once (up to 100 a socket). */
+  private readonly loading = new Map<string, Promise<DataExportEntity | null>>();
+
+  /** The row afresh; subscriptions asking for the same row at the same time share one statement (read-only). */
   private load(user: UserEntity, id: string): Promise<DataExportEntity | null> {
-    return this.ds.getRepository(DataExportEntity).findOneBy({ id, userId: user.id });
+    const key = `${user.id}/${id}`;
+    let read = this.loading.get(key);
+    if (!read) {
+      read = this.ds.getRepository(DataExportEntity).findOneBy({ id, userId: user.id });
+      this.loading.set(key, read);
+      const forget = () => this.loading.delete(key);
+      read.then(forget, forget);
+    }
+    return read;
   }
 
   /** The export's last state if it was removed (kept for an hour), else null. */

@@ -1,7 +1,7 @@
 import { getIntrospectionQuery } from 'graphql';
 import WebSocket from 'ws';
 import { collect, TestServer, TestStore, waitForExport, wsClient } from '../e2e/harness';
-import { record, STALL_LIMIT_MS, STORES, wideOr, withStall } from './support';
+import { profiling, record, stallLimitMs, STORES, wideOr, withStall } from './support';
 
 jest.setTimeout(180_000);
 
@@ -41,7 +41,7 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     bo = (await store.cli<{ token: string }>(['user', 'create', '--email', 'bo@example.com'])).token;
     cy = (await store.cli<{ token: string }>(['user', 'create', '--email', 'cy@example.com'])).token;
     // Production mode: Apollo's own default would refuse introspection there.
-    server = new TestServer(store, { NODE_ENV: 'production' });
+    server = new TestServer(store, { NODE_ENV: 'production', ...profiling() });
     await server.start();
     // Warm the server's code paths first: a fresh process's first requests are slow for reasons of its own.
     for (let i = 0; i < 20; i++) await server.data('{ me { id } }', {}, cy);
@@ -69,7 +69,7 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     expect(refused.body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_REQUEST' } });
     expect(refused.body.errors?.[0].message).toMatch(/filter\.name\._regex .*cannot run in bounded time/);
     record(storeName, '#1 name _regex (a+)+$', stallMs, `count 0 in ${stallMs} ms worst; look-behind BAD_REQUEST`);
-    expect(stallMs).toBeLessThan(STALL_LIMIT_MS);
+    expect(stallMs).toBeLessThan(stallLimitMs());
   });
 
   test('#2/#12 estimateExport and createExport with a catastrophic source _regex: no stall, and never a silently short export', async () => {
@@ -98,8 +98,8 @@ describe.each(STORES)('security probes on %s', (storeName) => {
       record(storeName, '#2 estimate/create source (a+)+$', Math.max(est.stallMs, made.stallMs), `estimate BAD_REQUEST naming the _regex; createExport ${made.tookMs} ms`);
       record(storeName, '#12 PCRE match limit', made.stallMs, `export FAILED: "${failed.status.message.slice(0, 90)}…"`);
     }
-    expect(est.stallMs).toBeLessThan(STALL_LIMIT_MS);
-    expect(made.stallMs).toBeLessThan(STALL_LIMIT_MS);
+    expect(est.stallMs).toBeLessThan(stallLimitMs());
+    expect(made.stallMs).toBeLessThan(stallLimitMs());
   });
 
   test('#3 graphql-ws operations meet the depth and cost limits; a message over 256 KB closes the socket', async () => {
@@ -155,11 +155,14 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     record(storeName, '#4 12 x estimate 20 000-term _or', huge.stallMs, '413 "the GraphQL request body is larger than 262144 bytes (256 KB)"');
     record(storeName, '#4a 12 x estimate 2 000-term _or', refused.stallMs, 'BAD_REQUEST "filter: 2001 operators; at most 1000 are allowed"');
     record(storeName, '#4b 12 x estimate 999-term _or, 200k events', heavy.stallMs, `all answered in ${heavy.tookMs} ms: ${JSON.stringify(answers)}`);
-    expect(huge.stallMs).toBeLessThan(STALL_LIMIT_MS);
-    expect(refused.stallMs).toBeLessThan(STALL_LIMIT_MS);
-    // Twelve heavy counts share two cores with the server here (MariaDB's CPU, or SQLite's count thread):
-    // held to a looser bound than the rest, which still catches the pool held for 95 s seen before.
-    expect(heavy.stallMs).toBeLessThan(2 * STALL_LIMIT_MS);
+    expect(huge.stallMs).toBeLessThan(stallLimitMs());
+    expect(refused.stallMs).toBeLessThan(stallLimitMs());
+    // Twelve 999-term filters arriving at once were compiled back to back, 10-20 ms each, while another
+    // user's request waited for all of them (288 ms at load 4); now once each, one per event-loop
+    // iteration. Under the bar at load 2-4 (12-117 ms SQLite, 19-165 ms MariaDB), but twelve counts
+    // still share the two cores with the server (MariaDB's two statements, or SQLite's count thread):
+    // at load 6 MariaDB gave 508 ms, so this one is held to twice the bar.
+    expect(heavy.stallMs).toBeLessThan(2 * stallLimitMs());
   });
 
   test('#7 after removal, dataRange no longer shows the dataset', async () => {
@@ -192,7 +195,7 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     expect(costly.result.body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/costs \d+ points; at most 20000 .*reads the database costs 10/), extensions: { code: 'QUERY_TOO_COMPLEX' } });
     const stallMs = Math.max(many.stallMs, wide.stallMs, fewer.stallMs, costly.stallMs);
     record(storeName, '#9 9 000 x usageRemaining', stallMs, `9 000: 400 (over 10 000 tokens); 3 000: 400 (over 1 000 fields); 1 000: one count, ${fewer.tookMs} ms; 1 000 x dataRange: 400 QUERY_TOO_COMPLEX`);
-    expect(stallMs).toBeLessThan(STALL_LIMIT_MS);
+    expect(stallMs).toBeLessThan(stallLimitMs());
   });
 
   test('#11 managers are peers: the last one cannot step down, nobody can remove or demote another manager (the creator included)', async () => {
@@ -236,7 +239,7 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     await waitForExport(server, ana, inValues.item.id);
     await waitForExport(server, ana, wide.item.id);
     record(storeName, '#13 size bounds', worst, 'BAD_REQUEST naming the rule (operators, 64 KB, look-behind); 10 000 _in values and a 60 KB filter COMPLETED');
-    expect(worst).toBeLessThan(STALL_LIMIT_MS);
+    expect(worst).toBeLessThan(stallLimitMs());
   });
 
   test('#14 too many tokens is a 400, a /graphql body over 256 KB a 413 naming GraphQL, a bad %-escape a 400 in words', async () => {

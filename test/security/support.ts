@@ -1,5 +1,6 @@
 import { ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Store, TestServer } from '../e2e/harness';
 
@@ -63,19 +64,41 @@ export async function withStall<T>(server: TestServer, probeToken: string, attac
 }
 
 /**
- * What the tests hold the stall to. The target is 200 ms, met on a quiet machine; CI machines are shared
- * (this one ran at load 19 on 2 cores), where even an idle server answers in hundreds of ms. The limit
- * still catches what the probes found before the fixes: stalls of 1.5 to 95 seconds.
+ * Issue 10's bar: the stall another user may see. Measured at load 0.7 on 2 cores the worst probe was
+ * 58 ms (SQLite); the busiest stretches of the server's thread after start-up are about 100 ms (1 000
+ * aliases validated, costed and run; twelve 999-term filters; CPU profiles, SECURITY_CPU_PROF).
  */
-export const STALL_LIMIT_MS = 2000;
+export const STALL_LIMIT_MS = 200;
+
+/**
+ * The bar on this machine now: 200 ms while the machine has a core per runnable process, scaled by the
+ * load per core past that. The cores are shared (five engineers on two here): at load 9 an idle
+ * server's own answer took 55 ms against 16 ms at load 1, and 100 ms of work takes 350. Still far
+ * under what the probes found before the fixes (stalls of 1.5 to 95 seconds).
+ */
+export function stallLimitMs(): number {
+  const perCore = os.loadavg()[0] / os.cpus().length;
+  return Math.round(STALL_LIMIT_MS * Math.max(1, perCore));
+}
 
 const ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * With SECURITY_CPU_PROF=<dir>, the server writes a V8 CPU profile there when it stops: read it with
+ * `node test/security/busy-stretches.js <file>` to see what held the event loop during a probe.
+ */
+export function profiling(): Record<string, string> {
+  const dir = process.env.SECURITY_CPU_PROF;
+  if (!dir) return {};
+  fs.mkdirSync(dir, { recursive: true });
+  return { NODE_OPTIONS: `--require ${path.join(__dirname, 'cpu-profile-hook.js')}`, SECURITY_CPU_PROF: path.resolve(dir) };
+}
 
 /** The probe table (issue 10): one line per probe and store, written to test-artifacts/ for the report. */
 export function record(store: Store, probe: string, stallMs: number, answer: string): void {
   const dir = path.join(ROOT, 'test-artifacts');
   fs.mkdirSync(dir, { recursive: true });
-  fs.appendFileSync(path.join(dir, `security-${store}.jsonl`), `${JSON.stringify({ probe, stallMs, answer, at: new Date().toISOString() })}\n`);
+  fs.appendFileSync(path.join(dir, `security-${store}.jsonl`), `${JSON.stringify({ probe, stallMs, answer, load: os.loadavg()[0], at: new Date().toISOString() })}\n`);
 }
 
 /** A filter with `n` alternatives: `{_or: [{source: {_eq: "s0"}}, …]}`. */
