@@ -1,3 +1,4 @@
+import { stringify } from 'csv-stringify/sync';
 import { csvWriter, isoFormatter, neutraliseFormula } from '../../src/exports/formats/csv';
 import { DEFAULT_FIELDS, ExportParams } from '../../src/exports/params';
 
@@ -52,5 +53,20 @@ describe('CSV cells', () => {
     expect(w.columns).toEqual(['producer_user_id', 'producer_client_id', 'lat', 'lng', 'tags', 'elevation', 'geohash']);
     expect(w.formatRows([['u', null, 1.5, -2, '["a"]', 12.5, 'u09']])).toBe('"{""userId"":""u"",""clientId"":null}","{""lat"":1.5,""lng"":-2}","[""a""]",12.5,u09\n');
     expect(w.formatRows([[null, null, null, null, null, null, null]])).toBe(',,,,\n');
+  });
+
+  test('remembered text cells: the same bytes as csv-stringify on each row, for repeated, new and awkward values', () => {
+    const awkward = ['', 'a', 'a,b', '"', '""', 'say "hi"', 'x\ny', 'x\r', '\r\n', ' lead', 'é€😀', ',', '"a,b"\r\n"'];
+    let seed = 7;
+    const pick = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return awkward[seed % awkward.length] + (seed % 3 === 0 ? String(seed % 50) : '');
+    };
+    const w = csvWriter({ ...base, header: false });
+    for (let batch = 0; batch < 5; batch++) {
+      const rows = Array.from({ length: 400 }, (_, i) => [1_700_000_000_000_000 + i * 1000, 3, pick(), pick(), pick()]);
+      const cells = rows.map((r) => [String(Math.floor((r[0] as number) / 1000)), String(r[1]), r[2], r[3], r[4]]);
+      expect(w.formatRows(rows)).toBe(stringify(cells, { record_delimiter: '\n', quoted_match: /\r/ }));
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
-import { FIELD_COLUMNS, FRACTION_DIGITS, MICROS_PER } from '../../events/event-schema';
+import { EventFieldName, FIELD_COLUMNS, FRACTION_DIGITS, MICROS_PER } from '../../events/event-schema';
 import { ExportParams, Precision } from '../params';
 import { csvBytesPerRecord } from './field-bytes';
 import { ExportFormat } from './format';
@@ -78,6 +78,35 @@ export interface CsvWriter {
   formatRows(rows: Row[]): string;
 }
 
+/** Text cells remembered with their CSV encoding: series names and values repeat, so most cells are a lookup. */
+const KNOWN_CELLS_MAX = 100_000;
+
+/**
+ * csv-stringify's encoding of text cells, asked once per distinct value. The cells of a batch that it has
+ * not seen yet go to one `stringify` call (a one-field record each), and each record is cut back out of its
+ * output: csv-stringify leaves a field as it is or quotes it (doubling its quotes), and a field left as it
+ * is holds no quote, so the first character says which and the length follows.
+ */
+function textCellEncoder(options: Parameters<typeof stringify>[1]): (cells: string[]) => string[] {
+  return (cells) => {
+    const out = stringify(cells.map((cell) => [cell]), options);
+    const encoded = new Array<string>(cells.length);
+    let at = 0;
+    for (let i = 0; i < cells.length; i++) {
+      const cell = cells[i];
+      let length = cell.length;
+      if (out.charCodeAt(at) === 0x22) {
+        length += 2;
+        for (let q = cell.indexOf('"'); q >= 0; q = cell.indexOf('"', q + 1)) length++;
+      }
+      if (out.charCodeAt(at + length) !== 0x0a) throw new Error(`csv-stringify encoded ${JSON.stringify(cell)} in a way the CSV writer does not know`);
+      encoded[i] = out.slice(at, at + length);
+      at += length + 1;
+    }
+    return encoded;
+  };
+}
+
 /** Builds the CSV writer for one export: column choice, cell formats, quoting. */
 export function csvWriter(params: ExportParams): CsvWriter {
   const columns: string[] = [];
@@ -99,6 +128,9 @@ export function csvWriter(params: ExportParams): CsvWriter {
     const i = indexOf(column);
     return (r) => text(r[i]);
   };
+  // Cells the writer makes from numbers (digits, sign, point, exponent; ISO times add T : Z): CSV never
+  // quotes them, so they skip the encoder. Every other cell is text and goes through csv-stringify.
+  const numeric = new Set<EventFieldName>(['timestamp', 'tsReceived', 'dataset', 'elevation']);
   const cells: Cell[] = params.fields.map((field) => {
     switch (field) {
       case 'timestamp':
@@ -121,20 +153,50 @@ export function csvWriter(params: ExportParams): CsvWriter {
         return plain(FIELD_COLUMNS[field][0]);
     }
   });
+  const isText = params.fields.map((field) => !numeric.has(field));
   const safe = params.excelSafe ? neutraliseFormula : (cell: string) => cell;
   // csv-stringify quotes on comma, quote and LF by itself; RFC 4180 wants CR quoted too.
   const options = { record_delimiter: '\n', quoted_match: /\r/ } as const;
+  const encode = textCellEncoder(options);
+  const known = new Map<string, string>();
   return {
     columns,
     preamble: () => (params.excelSafe ? '\uFEFF' : '') + (params.header ? stringify([params.fields], options) : ''),
     formatRows: (rows) => {
-      const out = new Array<string[]>(rows.length);
-      for (let r = 0; r < rows.length; r++) {
-        const line = new Array<string>(cells.length);
-        for (let c = 0; c < cells.length; c++) line[c] = safe(cells[c](rows[r]));
-        out[r] = line;
+      const width = cells.length;
+      const grid = new Array<string>(rows.length * width);
+      const unknown: string[] = [];
+      const unknownAt: number[] = [];
+      for (let r = 0, k = 0; r < rows.length; r++) {
+        const row = rows[r];
+        for (let c = 0; c < width; c++, k++) {
+          const cell = safe(cells[c](row));
+          if (!isText[c] || cell === '') {
+            grid[k] = cell;
+            continue;
+          }
+          const encoded = known.get(cell);
+          if (encoded === undefined) {
+            unknown.push(cell);
+            unknownAt.push(k);
+          } else grid[k] = encoded;
+        }
       }
-      return stringify(out, options);
+      if (unknown.length) {
+        const encoded = encode(unknown);
+        if (known.size + unknown.length > KNOWN_CELLS_MAX) known.clear();
+        for (let i = 0; i < unknown.length; i++) {
+          grid[unknownAt[i]] = encoded[i];
+          known.set(unknown[i], encoded[i]);
+        }
+      }
+      let csv = '';
+      for (let k = 0; k < grid.length; k += width) {
+        let line = grid[k];
+        for (let c = 1; c < width; c++) line += ',' + grid[k + c];
+        csv += line + '\n';
+      }
+      return csv;
     },
   };
 }
