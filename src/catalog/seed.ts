@@ -173,11 +173,11 @@ function tsvCell(v: string | number | null | Buffer): string {
  * MySQL/MariaDB bulk path: LOAD DATA LOCAL INFILE, in chunks so each transaction stays a manageable size.
  * The server parses the rows itself, far faster than INSERTs.
  *
- * One connection, one load at a time: a LOAD DATA holds the table's AUTO-INC lock until it ends, so a
- * second load in parallel only waited for it, and once a chunk took longer than innodb_lock_wait_timeout
- * (50 s by default: reached near 1M rows, when the identity index outgrows the buffer pool) the waiting
- * load failed with "Failed to read auto-increment value from storage engine". The next chunk is made here
- * while the server loads the current one, so neither side waits for the other.
+ * One connection, one load at a time: a LOAD DATA holds the table's AUTO-INC lock until it ends (lock
+ * mode 1), so a second load in parallel gains little, and a load waiting for that lock past
+ * innodb_lock_wait_timeout fails with "Failed to read auto-increment value from storage engine" (the
+ * likely cause of a 5M seed failing near 1M rows, when chunks slow down as the identity index outgrows
+ * the buffer pool). The next chunk is made here while the server loads the current one.
  */
 async function loadDataInfile(databaseUrl: string, opts: SeedOptions, overlaps: boolean): Promise<void> {
   let loading: Buffer[] = [];
