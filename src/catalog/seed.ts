@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createConnection } from 'mysql2/promise';
 import { DataSource } from 'typeorm';
 import { nowMicros } from '../clock';
@@ -10,6 +11,7 @@ import { DatasetService } from './dataset.service';
 import { HourlyCounts, MICROS_PER_HOUR } from './event-counts';
 import { valueText } from './events';
 import { lastUpdates, upsertSql } from './event.service';
+import { OpenWrites } from '../exports/schedules/open-writes';
 
 /** The seed's first timestamp (µs): fixed once per seed call, so rows and counts agree. */
 function seedStart(opts: SeedOptions): number {
@@ -106,9 +108,21 @@ const LOAD_CHUNK = 100_000;
  * are counted again from the events afterwards, since some seeded events may have replaced others.
  */
 export async function seedEvents(ds: DataSource, databaseUrl: string, opts: SeedOptions): Promise<number> {
-  const sqlite = ds.options.type === 'better-sqlite3';
   const first = seedStart(opts);
   const last = first + (opts.events - 1) * (opts.intervalMs ?? 100) * 1000;
+  // Registered like an ingest, before any row is stamped (each chunk takes tsReceived when it is made),
+  // so an incremental schedule's cutoff stays behind the seed's rows until the last chunk has committed.
+  const write = await new OpenWrites(ds).begin();
+  try {
+    await seedRows(ds, databaseUrl, opts, first, last);
+  } finally {
+    await write.end();
+  }
+  return opts.events;
+}
+
+async function seedRows(ds: DataSource, databaseUrl: string, opts: SeedOptions, first: number, last: number): Promise<void> {
+  const sqlite = ds.options.type === 'better-sqlite3';
   const overlaps = (await ds.query('SELECT 1 AS x FROM event WHERE dataset_id = ? AND ts >= ? AND ts <= ? LIMIT 1', [opts.datasetId, first, last])).length > 0;
   if (sqlite) {
     // better-sqlite3 is synchronous: one transaction of prepared inserts is the fastest path there is.
@@ -131,7 +145,6 @@ export async function seedEvents(ds: DataSource, databaseUrl: string, opts: Seed
   const tail = Math.min(opts.events, Math.max(opts.metrics ?? 5, METRIC_KINDS.length));
   const newest = [...syntheticRows(opts, opts.events - tail, tail)];
   await new DatasetService(ds).touchMetrics(opts.datasetId, lastUpdates(newest));
-  return opts.events;
 }
 
 /** event_count of the hours from `fromTs` to `toTs` (µs) counted again from the events themselves. */
@@ -157,45 +170,52 @@ function tsvCell(v: string | number | null | Buffer): string {
 }
 
 /**
- * MySQL/MariaDB bulk path: LOAD DATA LOCAL INFILE fed from a generator stream, in chunks so each
- * transaction stays a manageable size. The server parses the rows itself, far faster than INSERTs.
+ * MySQL/MariaDB bulk path: LOAD DATA LOCAL INFILE, in chunks so each transaction stays a manageable size.
+ * The server parses the rows itself, far faster than INSERTs.
+ *
+ * One connection, one load at a time: a LOAD DATA holds the table's AUTO-INC lock until it ends (lock
+ * mode 1), so a second load in parallel gains little, and a load waiting for that lock past
+ * innodb_lock_wait_timeout fails with "Failed to read auto-increment value from storage engine" (the
+ * likely cause of a 5M seed failing near 1M rows, when chunks slow down as the identity index outgrows
+ * the buffer pool). The next chunk is made here while the server loads the current one.
  */
 async function loadDataInfile(databaseUrl: string, opts: SeedOptions, overlaps: boolean): Promise<void> {
-  let next = 0;
-  // Two loads in flight keep both the generator here and the server's parser busy.
-  const loader = async () => {
-    let range = { from: 0, count: 0 };
-    const conn = await createConnection({ ...mysqlConnectionOptions(databaseUrl), infileStreamFactory: () => tsvStream(opts, range.from, range.count) });
-    try {
-      if (!overlaps) await conn.query('SET SESSION unique_checks = 0');
-      while (next < opts.events) {
-        range = { from: next, count: Math.min(LOAD_CHUNK, opts.events - next) };
-        next += range.count;
-        // REPLACE: an event whose identity is stored already replaces it, as on ingest. Into a time range
-        // the dataset has no events in, no seeded identity can be stored already (each seeded one is
-        // distinct), so the unique check is skipped there: it costs a random index read per row.
-        const columns = EVENT_COLUMNS.map((c) => (c === 'identity' ? '@identity' : c)).join(',');
-        await conn.query(`LOAD DATA LOCAL INFILE 'seed.tsv' REPLACE INTO TABLE event CHARACTER SET utf8mb4 (${columns}) SET identity = UNHEX(@identity)`);
-      }
-    } finally {
-      await conn.end();
+  let loading: Buffer[] = [];
+  const conn = await createConnection({ ...mysqlConnectionOptions(databaseUrl), infileStreamFactory: () => Readable.from(loading) });
+  try {
+    // Into a time range the dataset has no events in, no seeded identity can be stored already (each
+    // seeded one is distinct), so the unique check is skipped there: it costs a random index read per row.
+    if (!overlaps) await conn.query('SET SESSION unique_checks = 0');
+    // REPLACE: an event whose identity is stored already replaces it, as on ingest.
+    const columns = EVENT_COLUMNS.map((c) => (c === 'identity' ? '@identity' : c)).join(',');
+    const load = `LOAD DATA LOCAL INFILE 'seed.tsv' REPLACE INTO TABLE event CHARACTER SET utf8mb4 (${columns}) SET identity = UNHEX(@identity)`;
+    const chunkAt = (from: number) => (from < opts.events ? tsvChunk(opts, from, Math.min(LOAD_CHUNK, opts.events - from)) : Promise.resolve([]));
+    let next = chunkAt(0);
+    for (let from = 0; from < opts.events; from += LOAD_CHUNK) {
+      loading = await next;
+      const loaded = conn.query(load);
+      next = chunkAt(from + LOAD_CHUNK);
+      // A failed load ends the seed; the chunk being made meanwhile is simply dropped.
+      next.catch(() => undefined);
+      await loaded;
     }
-  };
-  await Promise.all([loader(), loader()]);
+  } finally {
+    await conn.end();
+  }
 }
 
-function tsvStream(opts: SeedOptions, from: number, count: number): Readable {
-  return Readable.from(
-    (function* () {
-      let lines: string[] = [];
-      for (const row of syntheticRows(opts, from, count)) {
-        lines.push(row.map(tsvCell).join('\t'));
-        if (lines.length === 2000) {
-          yield Buffer.from(`${lines.join('\n')}\n`);
-          lines = [];
-        }
-      }
-      if (lines.length) yield Buffer.from(`${lines.join('\n')}\n`);
-    })(),
-  );
+/** Rows `from` to `from + count` as TSV, made in slices with a turn between so the running load's stream keeps flowing. */
+async function tsvChunk(opts: SeedOptions, from: number, count: number): Promise<Buffer[]> {
+  const parts: Buffer[] = [];
+  let lines: string[] = [];
+  for (const row of syntheticRows(opts, from, count)) {
+    lines.push(row.map(tsvCell).join('\t'));
+    if (lines.length === 2000) {
+      parts.push(Buffer.from(`${lines.join('\n')}\n`));
+      lines = [];
+      await nextTurn();
+    }
+  }
+  if (lines.length) parts.push(Buffer.from(`${lines.join('\n')}\n`));
+  return parts;
 }
