@@ -1,6 +1,4 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { DataSource, EntityManager, In, LessThan } from 'typeorm';
 import { DatasetService } from '../catalog/dataset.service';
 import { Config } from '../config';
@@ -26,6 +24,7 @@ import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
 import { boundedRegex, RegexError } from './regex';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, SortOrder, TimestampFormatName } from './params';
 import { Mutex } from '../mutex';
+import { ExportStore, exportStoreOf } from './storage';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
 export interface ExportRequest {
@@ -63,6 +62,8 @@ export class ExportService {
   /** The check-then-insert of the export limit takes turns within this process (SQLite has no row locks). */
   private readonly createLock = new Mutex();
   private readonly estimator: ExportEstimator;
+  /** Where finished files are; removing an export deletes its file there. */
+  readonly store: ExportStore;
 
   constructor(
     private readonly ds: DataSource,
@@ -72,6 +73,7 @@ export class ExportService {
     private readonly hooks: LifecycleHooks = NO_HOOKS,
   ) {
     this.estimator = new ExportEstimator(ds, dialectOf(config.databaseUrl));
+    this.store = exportStoreOf(config);
   }
 
   limitsOf(user: UserEntity): UsageLimits {
@@ -312,7 +314,7 @@ export class ExportService {
       return state;
     });
     // A worker still running it finds its lease gone at the next heartbeat and drops its temporary file.
-    if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
+    if (row.fileName) await this.store.remove(row.fileName);
     logger.info({ export: id, attempt: row.attempt, status: 'REMOVED', userId: row.userId }, 'export removed');
     this.events.changed(id, row.userId);
     return row;
@@ -355,10 +357,6 @@ export class ExportService {
     if (!row.fileName || (row.expiresOn !== null && row.expiresOn <= Date.now())) {
       throw new SluiceError(ErrorCode.GONE, `export ${row.id} expired on ${new Date(row.expiresOn ?? 0).toISOString()} and its file was deleted; export again`);
     }
-  }
-
-  filePath(row: DataExportEntity & { fileName: string }): string {
-    return path.join(this.config.exportsDir, row.fileName);
   }
 
   /** A dry run: how many records and roughly how many bytes the export would have. */
