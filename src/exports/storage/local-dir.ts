@@ -44,7 +44,8 @@ export class LocalDirStore implements ExportStore {
     out.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EEXIST' || err.code === 'EISDIR') {
         const what = isDirectory(file) ? 'a directory' : 'a file';
-        err.message = `${what} is in the way of the attempt's temporary file ${path.basename(file)} in the exports directory`;
+        // Words an operator can act on, with the code kept for whoever searches the logs for it.
+        err.message = `${what} is in the way of the attempt's temporary file ${path.basename(file)} in the exports directory (${err.code}): remove it from EXPORTS_DIR, then export again`;
       }
     });
     return out;
@@ -53,7 +54,7 @@ export class LocalDirStore implements ExportStore {
   async commit(key: string): Promise<void> {
     const target = this.fileOf(key);
     if (isDirectory(target)) {
-      const err: NodeJS.ErrnoException = new Error(`a directory is in the way of the export's file ${key} in the exports directory`);
+      const err: NodeJS.ErrnoException = new Error(`a directory is in the way of the export's file ${key} in the exports directory (EISDIR): remove it from EXPORTS_DIR, then export again`);
       err.code = 'EISDIR';
       throw err;
     }
