@@ -241,8 +241,17 @@ export class ExportService {
 
   /** The user's own export (an administrator's: any); anyone else's does not exist. */
   async get(user: UserEntity, id: string): Promise<DataExportEntity> {
-    const row = await this.ds.getRepository(DataExportEntity).findOneBy(user.admin ? { id } : { id, userId: user.id });
-    if (!row) throw notFound(`export ${id} not found`);
+    return this.visibleTo(user, id, await this.find(id));
+  }
+
+  /** The row of export `id` whoever owns it, or null; pair it with `visibleTo` before showing it to anyone. */
+  find(id: string): Promise<DataExportEntity | null> {
+    return this.ds.getRepository(DataExportEntity).findOneBy({ id });
+  }
+
+  /** The row if `user` may see it (their own, or anyone's for an administrator); NOT_FOUND otherwise, as if it did not exist. */
+  visibleTo(user: UserEntity, id: string, row: DataExportEntity | null): DataExportEntity {
+    if (!row || (!user.admin && row.userId !== user.id)) throw notFound(`export ${id} not found`);
     return row;
   }
 
