@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import * as XLSX from 'xlsx';
-import yauzl from 'yauzl';
 import { parseCsv, STORE, TestServer, TestStore, waitForExport } from './harness';
+import { unzip } from './unzip';
 
 /**
  * `latest: true` and `order: DESC` in every format and in ZIP packaging, each file read back by a reader
@@ -21,29 +21,6 @@ type Row = [number, string, string, string | null, string | null];
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 const text = (v: unknown) => (v === null || v === undefined || v === '' ? null : String(v));
 const rowOf = (r: unknown[]): Row => [Number(r[0]), String(r[1]), String(r[2]), text(r[3]), text(r[4])];
-
-function unzip(file: Buffer): Promise<Map<string, Buffer>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(file, { lazyEntries: true }, (err, zip) => {
-      if (err) return reject(err);
-      const entries = new Map<string, Buffer>();
-      zip.on('entry', (entry: yauzl.Entry) => {
-        zip.openReadStream(entry, (e, stream) => {
-          if (e) return reject(e);
-          const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('end', () => {
-            entries.set(entry.fileName, Buffer.concat(chunks));
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(entries));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
-  });
-}
 
 const jsonlRows = (bytes: Buffer): Row[] =>
   bytes.toString('utf8').split('\n').filter(Boolean).map((l) => {
@@ -93,7 +70,7 @@ describe(`latest and newest-first in every format on ${STORE}`, () => {
         ([format, ext, rowsOf]) => [`ZIP of ${format}`, async (b: Buffer) => {
           const entries = await unzip(b);
           expect([...entries.keys()]).toEqual([`events.${ext}`, 'manifest.json']);
-          const data = entries.get(`events.${ext}`)!;
+          const data = entries.get(`events.${ext}`)!.data;
           return { rows: await rowsOf(data), data };
         }],
       ),

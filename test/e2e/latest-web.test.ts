@@ -50,9 +50,7 @@ describe(`the page's order and latest controls on ${STORE}`, () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await store.create();
     await store.cli(['migrate']);
-    token = (await store.cli<{ token: string }>(['user', 'create', '--email', EMAIL])).token;
-    datasetId = (await store.cli<{ id: string }>(['dataset', 'create', '--name', 'sensors', '--owner', EMAIL])).id;
-    expect(await store.cli(['seed', '--dataset', datasetId, '--events', String(EVENTS)])).toEqual({ inserted: EVENTS });
+    ({ token, dataset: datasetId } = await store.seededUser(EMAIL, EVENTS));
     server = new TestServer(store);
     await server.start();
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
