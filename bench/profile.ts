@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runExport } from '../src/exports/export-runner';
 import { DEFAULT_FIELDS } from '../src/exports/params';
+import { openExportStore } from '../src/exports/storage';
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
@@ -53,18 +54,23 @@ export function summariseProfiles(dir: string, top = 15): string {
  * whole pipeline: row decoding, cell formatting, hashing, gzip hand-off.
  */
 async function profileExport(databaseUrl: string, datasetId: number, out: string): Promise<void> {
+  // The runner writes through the export store: a temporary file beside `out`, committed to `out` below.
+  const fileStore = { kind: 'local-dir' as const, dir: path.dirname(path.resolve(out)) };
+  const fileKey = path.basename(out);
   fs.rmSync(out, { force: true });
+  fs.rmSync(`${out}.tmp`, { force: true });
   const started = process.hrtime.bigint();
   let records = 0;
   await runExport(
     {
-      databaseUrl, exportId: 'profile', tmpPath: out, knownEstimate: 1,
+      databaseUrl, exportId: 'profile', fileStore, fileKey, knownEstimate: 1,
       params: { datasetIds: [datasetId], metrics: null, timestampPrecision: 'MILLISECONDS', fields: [...DEFAULT_FIELDS], filter: null, from: null, to: null, limit: null, header: true, timestampFormat: 'EPOCH', timeZone: 'UTC', excelSafe: false, maxRecords: 50_000_000 },
     },
     (m) => {
       if (m.type === 'done') records = m.records;
     },
   );
+  await openExportStore(fileStore).commit(fileKey);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   process.stdout.write(`${records} records in ${seconds.toFixed(2)} s (${Math.round(records / seconds)} rows/s) -> ${out}\n`);
 }

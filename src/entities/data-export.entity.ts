@@ -74,7 +74,7 @@ export class DataExportEntity {
   @Column({ name: 'compressed_sha256', type: 'varchar', length: 64, nullable: true })
   compressedSha256: string | null;
 
-  /** File name inside EXPORTS_DIR; null until completed and again once expired. */
+  /** The file's key in the export store (src/exports/storage); null until completed and again once expired. */
   @Column({ name: 'file_name', type: 'varchar', length: 255, nullable: true })
   fileName: string | null;
 

@@ -12,6 +12,7 @@ import { registerSqliteFunctions } from './filter';
 import { formatOf, storedAs } from './formats';
 import { manifestOf, ZipPackage } from './formats/zip';
 import { ExportParams } from './params';
+import { openExportStore, StoreLocation } from './storage';
 import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
 
 /** What the runner reports while it works; the owner of the export row turns these into guarded writes. */
@@ -28,7 +29,9 @@ export interface RunnerJob {
   databaseUrl: string;
   exportId: string;
   params: ExportParams;
-  tmpPath: string;
+  /** Where the file goes: the store's location and the attempt's key (never a path, so any store will do). */
+  fileStore: StoreLocation;
+  fileKey: string;
   /** The count made when the export was queued; 0 means the runner counts. */
   knownEstimate: number;
 }
@@ -151,7 +154,7 @@ export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => vo
   const store = await openStore(job.databaseUrl);
   const format = formatOf(job.params);
   const stored = storedAs(job.params);
-  const file = fs.createWriteStream(job.tmpPath, { flags: 'wx' });
+  const file = openExportStore(job.fileStore).createTemp(job.fileKey);
   const fileDone = once(file, 'close');
   let failure: (err: Error) => void = () => undefined;
   const fileError = new Promise<never>((_, reject) => (failure = reject));
@@ -212,7 +215,7 @@ export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => vo
     } else sink.end();
     await Promise.race([fileDone, fileError]);
     report({ type: 'progress', processed: records });
-    report({ type: 'done', records, sizeInBytes: size, compressedSizeInBytes: fs.statSync(job.tmpPath).size, sha256, truncated, completedOn });
+    report({ type: 'done', records, sizeInBytes: size, compressedSizeInBytes: file.bytesWritten, sha256, truncated, completedOn });
   } catch (err) {
     sink.destroy();
     file.destroy();

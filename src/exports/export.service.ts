@@ -1,6 +1,4 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { DataSource, EntityManager, In, LessThan } from 'typeorm';
 import { DatasetService } from '../catalog/dataset.service';
 import { Config } from '../config';
@@ -27,6 +25,7 @@ import { canonicalSelector, METRIC_TYPES_TEXT } from '../events/event-schema';
 import { boundedRegex, RegexError } from './regex';
 import { DEFAULT_FIELDS, EventFieldName, ExportParams, Precision, SortOrder, TimestampFormatName } from './params';
 import { Mutex } from '../mutex';
+import { ExportStore, exportStoreOf } from './storage';
 
 /** The request as the API hands it over (GraphQL input, already type-checked by the schema). */
 export interface ExportRequest {
@@ -66,6 +65,8 @@ export class ExportService {
   /** The check-then-insert of the export limit takes turns within this process (SQLite has no row locks). */
   private readonly createLock = new Mutex();
   private readonly estimator: ExportEstimator;
+  /** Where finished files are; removing an export deletes its file there. */
+  readonly store: ExportStore;
 
   constructor(
     private readonly ds: DataSource,
@@ -75,6 +76,7 @@ export class ExportService {
     private readonly hooks: LifecycleHooks = NO_HOOKS,
   ) {
     this.estimator = new ExportEstimator(ds, dialectOf(config.databaseUrl));
+    this.store = exportStoreOf(config);
   }
 
   limitsOf(user: UserEntity): UsageLimits {
@@ -245,8 +247,17 @@ export class ExportService {
 
   /** The user's own export (an administrator's: any); anyone else's does not exist. */
   async get(user: UserEntity, id: string): Promise<DataExportEntity> {
-    const row = await this.ds.getRepository(DataExportEntity).findOneBy(user.admin ? { id } : { id, userId: user.id });
-    if (!row) throw notFound(`export ${id} not found`);
+    return this.visibleTo(user, id, await this.find(id));
+  }
+
+  /** The row of export `id` whoever owns it, or null; pair it with `visibleTo` before showing it to anyone. */
+  find(id: string): Promise<DataExportEntity | null> {
+    return this.ds.getRepository(DataExportEntity).findOneBy({ id });
+  }
+
+  /** The row if `user` may see it (their own, or anyone's for an administrator); NOT_FOUND otherwise, as if it did not exist. */
+  visibleTo(user: UserEntity, id: string, row: DataExportEntity | null): DataExportEntity {
+    if (!row || (!user.admin && row.userId !== user.id)) throw notFound(`export ${id} not found`);
     return row;
   }
 
@@ -318,7 +329,7 @@ export class ExportService {
       return state;
     });
     // A worker still running it finds its lease gone at the next heartbeat and drops its temporary file.
-    if (row.fileName) fs.rmSync(path.join(this.config.exportsDir, row.fileName), { force: true });
+    if (row.fileName) await this.store.remove(row.fileName);
     logger.info({ export: id, attempt: row.attempt, status: 'REMOVED', userId: row.userId }, 'export removed');
     this.events.changed(id, row.userId);
     return row;
@@ -361,10 +372,6 @@ export class ExportService {
     if (!row.fileName || (row.expiresOn !== null && row.expiresOn <= Date.now())) {
       throw new SluiceError(ErrorCode.GONE, `export ${row.id} expired on ${new Date(row.expiresOn ?? 0).toISOString()} and its file was deleted; export again`);
     }
-  }
-
-  filePath(row: DataExportEntity & { fileName: string }): string {
-    return path.join(this.config.exportsDir, row.fileName);
   }
 
   /** A dry run: how many records and roughly how many bytes the export would have. */

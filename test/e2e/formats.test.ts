@@ -6,8 +6,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import * as XLSX from 'xlsx';
-import yauzl from 'yauzl';
 import { STORE, TestServer, TestStore, waitForExport } from './harness';
+import { unzip } from './unzip';
 
 /**
  * Every format and the ZIP packaging through the real server, each file read back by a reader that is not
@@ -47,29 +47,6 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ headers
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
     }).on('error', reject);
-  });
-}
-
-function unzip(file: Buffer): Promise<Map<string, { data: Buffer; modified: Date; compressed: boolean }>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(file, { lazyEntries: true }, (err, zip) => {
-      if (err) return reject(err);
-      const entries = new Map<string, { data: Buffer; modified: Date; compressed: boolean }>();
-      zip.on('entry', (entry: yauzl.Entry) => {
-        zip.openReadStream(entry, (e, stream) => {
-          if (e) return reject(e);
-          const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('end', () => {
-            entries.set(entry.fileName, { data: Buffer.concat(chunks), modified: entry.getLastModDate(), compressed: entry.compressionMethod !== 0 });
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(entries));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
   });
 }
 

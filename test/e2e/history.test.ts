@@ -59,7 +59,8 @@ describe(`an export's history on ${STORE}`, () => {
     await waitForExport(server, token, doomed, ['FAILED']);
     const failed = await historyOf(server, token, doomed);
     expect(failed.map((e) => e.type)).toEqual(['QUEUED', 'STARTED', 'FAILED']);
-    expect(failed[2].message).toMatch(/^export failed: EEXIST/); // the runner never writes over a file it did not make
+    // the runner never writes over a file it did not make, and says which one is in its way
+    expect(failed[2].message).toBe(`export failed: a file is in the way of the attempt's temporary file ${doomed}.1.csv.gz.tmp in the exports directory (EEXIST): remove it from EXPORTS_DIR, then export again`);
   });
 
   test('the retention sweep records EXPIRED when it deletes the file', async () => {

@@ -1,5 +1,4 @@
-import fs from 'node:fs';
-import path from 'node:path';
+import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { DataSource, EntityManager } from 'typeorm';
@@ -9,6 +8,7 @@ import { OutboxMessageEntity } from '../../entities/outbox-message.entity';
 import { UserEntity } from '../../entities/user.entity';
 import { badRequest } from '../../errors';
 import { DownloadLinkService } from '../download-link.service';
+import { ExportStore, exportStoreOf } from '../storage';
 import { ExportEventType, ExportHistory } from './history';
 import { OutboxHandler, SendOutcome } from './outbox';
 
@@ -49,13 +49,17 @@ function size(bytes: number): string {
 export class Mailer implements OutboxHandler {
   readonly leaseMs = SMTP_STEP_TIMEOUT_MS * 6;
   private transport?: Transporter;
+  /** Where attached files are read from. */
+  private readonly store: ExportStore;
 
   constructor(
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly history: ExportHistory,
     private readonly links: DownloadLinkService,
-  ) {}
+  ) {
+    this.store = exportStoreOf(config);
+  }
 
   private transporter(): Transporter {
     this.transport ??= nodemailer.createTransport(this.config.smtpUrl, {
@@ -77,10 +81,10 @@ export class Mailer implements OutboxHandler {
     const title = row.name ? `"${row.name}"` : row.id;
     const lines = [`Your export ${title} is ${row.status}.`, ''];
     if (row.message) lines.push(row.status === ExportStatus.COMPLETED ? `Note: ${row.message}` : `Why: ${row.message}`, '');
-    const attachments: { filename: string; content: fs.ReadStream; contentType: string }[] = [];
-    const stored = row.fileName ? path.join(this.config.exportsDir, row.fileName) : null;
-    const downloadable = row.status === ExportStatus.COMPLETED && stored && row.expiresOn && row.expiresOn > Date.now() && fs.existsSync(stored);
-    if (downloadable) {
+    const attachments: { filename: string; content: Readable; contentType: string }[] = [];
+    const key = row.fileName;
+    const onFile = row.status === ExportStatus.COMPLETED && key && row.expiresOn && row.expiresOn > Date.now() ? await this.store.stat(key) : null;
+    if (key && onFile) {
       const { link } = await this.links.create(row.id, row.expiresOn as number);
       lines.push(
         `Records: ${row.recordsProcessed}${row.truncated ? ' (truncated at the record limit)' : ''}`,
@@ -90,10 +94,10 @@ export class Mailer implements OutboxHandler {
         `Download (valid until ${new Date(row.expiresOn as number).toISOString()}):`,
         `${this.baseUrl()}${link}`,
       );
-      const storedSize = row.compressedSize ?? fs.statSync(stored).size;
+      const storedSize = row.compressedSize ?? onFile.size;
       if (storedSize <= this.config.mailAttachmentMax) {
         const name = attachmentName(row);
-        attachments.push({ filename: name, content: fs.createReadStream(stored), contentType: name.endsWith('.gz') ? 'application/gzip' : 'application/octet-stream' });
+        attachments.push({ filename: name, content: this.store.read(key), contentType: name.endsWith('.gz') ? 'application/gzip' : 'application/octet-stream' });
         lines.push('', `The file is attached as ${name}.`);
       } else lines.push('', `The file (${size(storedSize)}) is larger than this server attaches (MAIL_ATTACHMENT_MAX): use the link.`);
     } else if (row.status === ExportStatus.COMPLETED) {

@@ -1,10 +1,14 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { StoredDigest } from './export-store';
 
-/** The sha256 of a file as stored, streamed (memory stays flat whatever its size). */
-export async function sha256OfFile(file: string): Promise<string> {
+/** Size and sha256 of a stream of stored bytes, hashed as they pass (memory stays flat whatever the size). */
+export async function digestOf(bytes: Readable): Promise<StoredDigest> {
   const hash = crypto.createHash('sha256');
-  await pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), hash);
-  return hash.digest('hex');
+  let size = 0;
+  for await (const chunk of bytes) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, sha256: hash.digest('hex') };
 }

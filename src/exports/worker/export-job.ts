@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Config } from '../../config';
@@ -7,11 +6,10 @@ import { logger } from '../../logger';
 import { countFinishedExport, formatOf } from '../../observability/metrics';
 import { ExportEvents } from '../export-events';
 import { RunnerJob, RunnerMessage } from '../export-runner';
-import { exportFileName, tmpFileName } from '../files';
 import { ExportParams } from '../params';
 import { Claim, ExportQueue, MAX_FAULTS } from '../queue';
 import { describeFailure, transientFault } from './faults';
-import { sha256OfFile } from '../storage/digest';
+import { ExportStore, exportKey } from '../storage';
 import type { RunnerFault } from './runner-thread';
 
 const RUNNER_HEAP_LIMITS = { maxOldGenerationSizeMb: 96 };
@@ -24,7 +22,8 @@ const THREAD_EXIT_GRACE_MS = 5_000;
  * failed, halted): messages after it are ignored.
  */
 export class ExportJob {
-  readonly tmpPath: string;
+  /** The attempt's key in the store: its temporary file while it runs, its stored file once committed. */
+  readonly fileKey: string;
   processed = 0;
   estimate: number | null;
   /** Set once the outcome is decided here; later messages from the thread are ignored. */
@@ -42,14 +41,15 @@ export class ExportJob {
     readonly claim: Claim,
     private readonly queue: ExportQueue,
     private readonly config: Config,
+    private readonly store: ExportStore,
     private readonly events: ExportEvents,
     onEnded: () => void,
   ) {
     const params = JSON.parse(claim.params) as ExportParams;
-    this.tmpPath = path.join(config.exportsDir, tmpFileName(claim.id, claim.attempt, params));
+    this.fileKey = exportKey(claim.id, claim.attempt, params);
     this.estimate = claim.recordsEstimate || null;
     this.leaseUntil = Date.now() + config.exportLeaseMs;
-    const job: RunnerJob = { databaseUrl: config.databaseUrl, exportId: claim.id, params, tmpPath: this.tmpPath, knownEstimate: claim.recordsEstimate };
+    const job: RunnerJob = { databaseUrl: config.databaseUrl, exportId: claim.id, params, fileStore: store.location, fileKey: this.fileKey, knownEstimate: claim.recordsEstimate };
     // Bounded heaps make V8 collect early: a runner streams in small batches, so its memory stays flat
     // whatever the export's size instead of drifting up to V8's default limits.
     this.thread = new Worker(path.join(__dirname, 'runner-thread.js'), { workerData: job, resourceLimits: RUNNER_HEAP_LIMITS });
@@ -89,7 +89,7 @@ export class ExportJob {
   async halt(): Promise<void> {
     this.stopped = true;
     await this.thread.terminate();
-    fs.rmSync(this.tmpPath, { force: true });
+    await this.store.discardTemp(this.fileKey);
   }
 
   /** Gracefully gives the export back to the queue (stopping worker, slot freed for another user): no fault. */
@@ -136,11 +136,10 @@ export class ExportJob {
     this.stopped = true;
     this.reap();
     const { claim } = this;
-    const fileName = exportFileName(claim.id, claim.attempt, JSON.parse(claim.params) as ExportParams);
-    const finalPath = path.join(this.config.exportsDir, fileName);
+    const fileName = this.fileKey;
     try {
-      fs.renameSync(this.tmpPath, finalPath);
-      const compressedSha256 = await sha256OfFile(finalPath);
+      await this.store.commit(fileName);
+      const compressedSha256 = (await this.store.digest(fileName)).sha256;
       // the runner's completion time, which a ZIP's manifest already holds
       const now = done.completedOn;
       const held = await this.queue.guardedUpdate(claim, {
@@ -151,15 +150,15 @@ export class ExportJob {
         message: done.truncated ? `stopped at the limit of ${done.records} records (maxDataExportRecords): the file is truncated` : null,
       });
       if (!held) {
-        fs.rmSync(finalPath, { force: true });
+        await this.store.remove(fileName);
         logger.info({ export: claim.id, attempt: claim.attempt }, 'export finished, but it is no longer held by this worker: its file is discarded');
       } else {
         logger.info({ export: claim.id, attempt: claim.attempt, status: ExportStatus.COMPLETED, records: done.records }, 'export completed');
         countFinishedExport(ExportStatus.COMPLETED, formatOf(claim.params), { records: done.records, bytes: done.compressedSizeInBytes, seconds: (now - this.claimedAt) / 1000 });
       }
     } catch (err) {
-      fs.rmSync(finalPath, { force: true });
-      fs.rmSync(this.tmpPath, { force: true });
+      await this.store.remove(fileName);
+      await this.store.discardTemp(fileName);
       const failed = await this.queue.guardedUpdate(claim, { status: ExportStatus.FAILED, message: `could not store the file: ${(err as Error).message}`, leaseOwner: null, leaseExpires: null }).catch(() => false);
       if (failed) {
         logger.warn({ export: claim.id, attempt: claim.attempt, status: ExportStatus.FAILED, err: (err as Error).message }, 'export failed: could not store the file');
@@ -177,7 +176,7 @@ export class ExportJob {
     if (this.stopped) return;
     this.stopped = true;
     this.reap(true);
-    fs.rmSync(this.tmpPath, { force: true });
+    await this.store.discardTemp(this.fileKey);
     const { claim } = this;
     const fault = transientFault(error, code);
     const faults = claim.faults + 1;

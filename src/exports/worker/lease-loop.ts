@@ -1,7 +1,5 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { DataSource } from 'typeorm';
 import { DatasetService } from '../../catalog/dataset.service';
 import { Config } from '../../config';
@@ -12,13 +10,13 @@ import { countFinishedExport, formatOf } from '../../observability/metrics';
 import { ExportEstimator } from '../estimate';
 import { ExportEvents } from '../export-events';
 import { recordCap } from '../export-query';
-import { tmpFileName, tmpFilePrefix } from '../files';
 import { ExportParams } from '../params';
 import { Claim, ExportQueue, MAX_FAULTS } from '../queue';
 import { ExportJob } from './export-job';
 import { overRuntime } from './faults';
 import { sweepExpired } from './retention';
 import { LifecycleHooks, NO_HOOKS } from '../delivery/delivery';
+import { ExportStore, exportKey, exportStoreOf } from '../storage';
 
 const POLL_MS = 500;
 /** How often a running export renews its lease and publishes progress: fast enough to see a cancel within a second. */
@@ -37,6 +35,9 @@ export class ExportWorker {
   private readonly queue: ExportQueue;
   private readonly datasets: DatasetService;
   private readonly estimator: ExportEstimator;
+  private readonly store: ExportStore;
+  /** The store made ready (its directory exists) before the first attempt writes into it. */
+  private ready: Promise<void> = Promise.resolve();
   private readonly running = new Map<string, ExportJob>();
   private timers: NodeJS.Timeout[] = [];
   private takeoverTimer?: NodeJS.Timeout;
@@ -53,6 +54,7 @@ export class ExportWorker {
     this.queue = new ExportQueue(ds, hooks);
     this.datasets = new DatasetService(ds);
     this.estimator = new ExportEstimator(ds, dialectOf(config.databaseUrl));
+    this.store = exportStoreOf(config);
   }
 
   /** The record estimate of a stored export's parameters, for a claim that finds none yet. */
@@ -62,18 +64,18 @@ export class ExportWorker {
   };
 
   start(): void {
-    fs.mkdirSync(this.config.exportsDir, { recursive: true });
+    this.ready = this.store.prepare().catch((err) => logger.warn({ err: (err as Error).message }, 'could not prepare the export store'));
     this.timers = [
       setInterval(() => this.fill(), POLL_MS),
       setInterval(() => void this.heartbeat(), HEARTBEAT_MS),
       setInterval(() => void this.balance(), FAIRNESS_MS),
-      setInterval(() => void sweepExpired(this.ds, this.config.exportsDir, this.queue.hooks), SWEEP_MS),
+      setInterval(() => void sweepExpired(this.ds, this.store, this.queue.hooks), SWEEP_MS),
     ];
     this.events.onQueued(() => {
       this.fill();
       void this.balance();
     });
-    void sweepExpired(this.ds, this.config.exportsDir, this.queue.hooks);
+    void sweepExpired(this.ds, this.store, this.queue.hooks);
     this.fill();
     logger.info({ owner: this.owner, concurrency: this.config.exportConcurrency }, 'export worker started');
   }
@@ -163,8 +165,10 @@ export class ExportWorker {
       this.events.changed(claim.id, claim.userId);
       return;
     }
-    this.removeStaleTemps(claim);
-    const job = new ExportJob(claim, this.queue, this.config, this.events, () => {
+    await this.ready;
+    // Files of earlier attempts belong to a worker that died or was overtaken.
+    await this.store.discardAttemptsBut(claim.id, exportKey(claim.id, claim.attempt, JSON.parse(claim.params) as ExportParams));
+    const job = new ExportJob(claim, this.queue, this.config, this.store, this.events, () => {
       this.running.delete(claim.id);
       this.fill();
     });
@@ -216,15 +220,6 @@ export class ExportWorker {
       logger.warn({ err: (err as Error).message }, 'could not check the fair share of slots');
     } finally {
       this.balancing = false;
-    }
-  }
-
-  /** A temporary file from an earlier attempt belongs to a worker that died or was overtaken. */
-  private removeStaleTemps(claim: Claim): void {
-    const prefix = tmpFilePrefix(claim.id);
-    const current = tmpFileName(claim.id, claim.attempt, JSON.parse(claim.params) as ExportParams);
-    for (const name of fs.readdirSync(this.config.exportsDir)) {
-      if (name.startsWith(prefix) && name !== current) fs.rmSync(path.join(this.config.exportsDir, name), { force: true });
     }
   }
 }
