@@ -80,6 +80,13 @@ export interface CsvWriter {
 
 /** Text cells remembered with their CSV encoding: series names and values repeat, so most cells are a lookup. */
 const KNOWN_CELLS_MAX = 100_000;
+/**
+ * The memory bound of what is remembered: strings and JSON values run to 65 535 characters, so a count
+ * alone would let 100 000 distinct long values hold gigabytes. Longer cells are encoded every time (they
+ * rarely repeat), and the whole set is forgotten once it holds this many characters (about 8 MB).
+ */
+const KNOWN_CELL_MAX_LENGTH = 256;
+const KNOWN_CHARS_MAX = 4_000_000;
 
 /**
  * csv-stringify's encoding of text cells, asked once per distinct value. The cells of a batch that it has
@@ -159,6 +166,7 @@ export function csvWriter(params: ExportParams): CsvWriter {
   const options = { record_delimiter: '\n', quoted_match: /\r/ } as const;
   const encode = textCellEncoder(options);
   const known = new Map<string, string>();
+  let knownChars = 0;
   return {
     columns,
     preamble: () => (params.excelSafe ? '\uFEFF' : '') + (params.header ? stringify([params.fields], options) : ''),
@@ -184,10 +192,16 @@ export function csvWriter(params: ExportParams): CsvWriter {
       }
       if (unknown.length) {
         const encoded = encode(unknown);
-        if (known.size + unknown.length > KNOWN_CELLS_MAX) known.clear();
         for (let i = 0; i < unknown.length; i++) {
           grid[unknownAt[i]] = encoded[i];
-          known.set(unknown[i], encoded[i]);
+          const cell = unknown[i];
+          if (cell.length > KNOWN_CELL_MAX_LENGTH) continue;
+          if (known.size >= KNOWN_CELLS_MAX || knownChars >= KNOWN_CHARS_MAX) {
+            known.clear();
+            knownChars = 0;
+          }
+          known.set(cell, encoded[i]);
+          knownChars += cell.length + encoded[i].length;
         }
       }
       let csv = '';
