@@ -130,8 +130,13 @@ export class ExportWatch {
 
   /** The export's last state if it was removed (kept for an hour), else null. */
   private async removal(user: UserEntity, id: string): Promise<DataExportEntity | null> {
-    const tombstone = await this.ds.getRepository(ExportRemovalEntity).findOneBy({ exportId: id, userId: user.id });
-    return tombstone ? (JSON.parse(tombstone.lastState) as DataExportEntity) : null;
+    return (await this.tombstone(user, id))?.state ?? null;
+  }
+
+  /** The removal's tombstone: the export's last state, and when it was removed. */
+  private async tombstone(user: UserEntity, id: string): Promise<{ state: DataExportEntity; removedOn: number } | null> {
+    const found = await this.ds.getRepository(ExportRemovalEntity).findOneBy({ exportId: id, userId: user.id });
+    return found ? { state: JSON.parse(found.lastState) as DataExportEntity, removedOn: Number(found.removedOn) } : null;
   }
 
   /** The current state at once, then each change (throttled), then the terminal state or the removal, then the end. */
@@ -186,11 +191,17 @@ export class ExportWatch {
           if (!row) {
             // Told once, though the removal may be noticed twice (here and through the database).
             if (told.has(id)) continue;
-            const removed = (await this.removal(user, id)) ?? before;
+            const tombstone = await this.tombstone(user, id);
+            const removed = tombstone?.state ?? before;
             last.delete(id);
             if (!removed) continue;
             told.add(id);
             if (told.size > REMEMBERED) told.delete(told.values().next().value as string);
+            // A state this subscriber followed into but was not told of (the export completed, and was removed
+            // before the notice reached this process) is told first, so a followed export never skips its end.
+            // A state the removal itself wrote (cancelling it) is the removal, told once.
+            const missed = before && tombstone && removed.updatedOn < tombstone.removedOn && (before.updatedOn !== removed.updatedOn || before.status !== removed.status);
+            if (missed) yield { kind: 'changed', export: removed };
             yield { kind: 'removed', export: removed };
             continue;
           }

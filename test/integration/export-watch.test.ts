@@ -1,0 +1,107 @@
+/**
+ * What `myExportsUpdated` tells when changes reach this process late (Redis away, a notice lost): a
+ * followed export that completed and was removed before this process heard of either is told as
+ * COMPLETED, then removed; a removal that cancelled the export is told once. On both stores.
+ */
+import 'reflect-metadata';
+import crypto from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { openDatabase } from '../../src/db/data-source';
+import { DataExportEntity, ExportStatus } from '../../src/entities/data-export.entity';
+import { ExportRemovalEntity } from '../../src/entities/export-removal.entity';
+import { UserEntity } from '../../src/entities/user.entity';
+import { ExportChange, ExportWatch } from '../../src/exports/export-watch';
+import { ExportEvents } from '../../src/exports/export-events';
+import { Store, TestStore } from '../e2e/harness';
+
+describe.each(['sqlite', 'mysql'] as Store[])('ExportWatch.followMine on %s', (kind) => {
+  const store = new TestStore(kind);
+  let ds: DataSource;
+  let user: UserEntity;
+
+  beforeAll(async () => {
+    await store.create();
+    ds = await openDatabase(store.databaseUrl);
+    user = await ds.getRepository(UserEntity).save({ id: crypto.randomUUID(), email: `watch-${kind}@example.com`, admin: false, limits: null, createdOn: Date.now() });
+  });
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await store.drop();
+  });
+
+  async function insertExport(status: ExportStatus, at: number): Promise<DataExportEntity> {
+    return ds.getRepository(DataExportEntity).save({ id: crypto.randomUUID(), userId: user.id, name: 'watched', params: '{}', status, requestedOn: at, updatedOn: at });
+  }
+
+  /** Removes the row the way ExportService.remove does: the tombstone with the last state, then the delete. */
+  async function removeRow(state: DataExportEntity, removedOn: number): Promise<void> {
+    await ds.getRepository(ExportRemovalEntity).save({ exportId: state.id, userId: user.id, removedOn, lastState: JSON.stringify(state) });
+    await ds.getRepository(DataExportEntity).delete({ id: state.id });
+  }
+
+  /** Runs followMine, pokes it for `id`, and returns what it yields until `until` holds. */
+  function follow(events: ExportEvents, watch: ExportWatch) {
+    const abort = new AbortController();
+    const gen = watch.followMine(user, abort.signal);
+    const seen: ExportChange[] = [];
+    const next = async () => {
+      const r = await gen.next();
+      if (!r.done) seen.push(r.value);
+      return r;
+    };
+    return { seen, next, stop: () => abort.abort(), gen, events };
+  }
+
+  test('completed and removed before the notice arrived: COMPLETED is told, then the removal', async () => {
+    const events = new ExportEvents();
+    const watch = new ExportWatch(ds, events);
+    const t0 = Date.now() - 10_000;
+    const row = await insertExport(ExportStatus.GENERATING, t0);
+    const f = follow(events, watch);
+    const first = f.next();
+    events.changed(row.id, user.id);
+    await first;
+    expect(f.seen.map((c) => [c.kind, c.export.status])).toEqual([['changed', 'GENERATING']]);
+
+    // Both the completion and the removal happen with no notice reaching this process in between.
+    const completed = { ...row, status: ExportStatus.COMPLETED, recordsProcessed: 42, updatedOn: t0 + 1_000, completedOn: t0 + 1_000 };
+    await ds.getRepository(DataExportEntity).save(completed);
+    await removeRow(completed, t0 + 2_000);
+    const two = Promise.all([f.next(), f.next()]);
+    events.changed(row.id, user.id);
+    await two;
+    f.stop();
+    expect(f.seen.map((c) => [c.kind, c.export.status, c.export.recordsProcessed])).toEqual([
+      ['changed', 'GENERATING', 0],
+      ['changed', 'COMPLETED', 42],
+      ['removed', 'COMPLETED', 42],
+    ]);
+  });
+
+  test('a removal that cancelled the export it followed is told once, as the removal', async () => {
+    const events = new ExportEvents();
+    const watch = new ExportWatch(ds, events);
+    const t0 = Date.now() - 10_000;
+    const row = await insertExport(ExportStatus.GENERATING, t0);
+    const f = follow(events, watch);
+    const first = f.next();
+    events.changed(row.id, user.id);
+    await first;
+    // The removal's own cancel: its state is written at the moment of the removal.
+    const cancelled = { ...row, status: ExportStatus.CANCELLED, message: 'removed by the user', updatedOn: t0 + 1_000, completedOn: t0 + 1_000 };
+    await removeRow(cancelled, t0 + 1_000);
+    const removal = f.next();
+    events.changed(row.id, user.id);
+    await removal;
+    // Anything else would come within one more poke; nothing must.
+    events.changed(row.id, user.id);
+    const more = await Promise.race([f.next().then(() => 'more'), new Promise((r) => setTimeout(() => r('none'), 400))]);
+    f.stop();
+    expect(more).toBe('none');
+    expect(f.seen.map((c) => [c.kind, c.export.status])).toEqual([
+      ['changed', 'GENERATING'],
+      ['removed', 'CANCELLED'],
+    ]);
+  });
+});
