@@ -40,15 +40,23 @@ describe.each(['sqlite', 'mysql'] as Store[])('ExportWatch.followMine on %s', (k
     await ds.getRepository(DataExportEntity).delete({ id: state.id });
   }
 
-  /** Runs followMine, pokes it for `id`, and returns what it yields until `until` holds. */
+  /** Runs followMine; `next` waits at most 5 s for its next message, so a missing one fails the test instead of hanging it. */
   function follow(events: ExportEvents, watch: ExportWatch) {
     const abort = new AbortController();
     const gen = watch.followMine(user, abort.signal);
     const seen: ExportChange[] = [];
     const next = async () => {
-      const r = await gen.next();
-      if (!r.done) seen.push(r.value);
-      return r;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no message within 5 s after ${JSON.stringify(seen.map((c) => [c.kind, c.export.status]))}`)), 5_000);
+      });
+      try {
+        const r = await Promise.race([gen.next(), late]);
+        if (!r.done) seen.push(r.value);
+        return r;
+      } finally {
+        clearTimeout(timer);
+      }
     };
     return { seen, next, stop: () => abort.abort(), gen, events };
   }
@@ -70,8 +78,7 @@ describe.each(['sqlite', 'mysql'] as Store[])('ExportWatch.followMine on %s', (k
     await removeRow(completed, t0 + 2_000);
     const two = Promise.all([f.next(), f.next()]);
     events.changed(row.id, user.id);
-    await two;
-    f.stop();
+    await two.finally(() => f.stop());
     expect(f.seen.map((c) => [c.kind, c.export.status, c.export.recordsProcessed])).toEqual([
       ['changed', 'GENERATING', 0],
       ['changed', 'COMPLETED', 42],
