@@ -96,6 +96,30 @@ describe(`export schedules on ${STORE}`, () => {
     expect((await act('pause', s.id, alice.token)).responseCode).toBe('NOT_FOUND');
   });
 
+  test('a user holds at most 100 schedules, also when 110 are asked for at once; removing one makes room', async () => {
+    const carol = await store.seededUser('capped@example.com', 10);
+    const input = (i: number, dataset = carol.dataset) => ({ name: `hourly ${i}`, cron: '0 * * * *', export: { dataRange: { datasets: [dataset] } } });
+    const answers = await Promise.all(Array.from({ length: 110 }, (_, i) => create(input(i), carol.token)));
+    const codes = answers.map((a) => a.responseCode);
+    expect(codes.filter((c) => c === 'SUCCESS')).toHaveLength(100);
+    const refused = answers.filter((a) => a.responseCode !== 'SUCCESS');
+    expect(refused).toHaveLength(10);
+    for (const r of refused) {
+      expect(r.responseCode).toBe('LIMIT_REACHED');
+      expect(r.message).toBe('you already have 100 export schedules; at most 100 are allowed. Remove one you no longer need (onExportSchedule(id).remove) first.');
+      expect(r.item).toBeNull();
+    }
+    const held = await mine(carol.token);
+    expect(held).toHaveLength(100);
+    expect((await act('remove', held[0].id, carol.token)).responseCode).toBe('SUCCESS');
+    expect((await create(input(200), carol.token)).responseCode).toBe('SUCCESS');
+    expect((await create(input(201), carol.token)).responseCode).toBe('LIMIT_REACHED');
+    // Another user is not affected by carol's schedules.
+    expect((await create(input(0, alice.dataset), alice.token)).responseCode).toBe('SUCCESS');
+    const extra = (await mine(alice.token)).find((x) => x.name === 'hourly 0');
+    expect((await act('remove', extra.id, alice.token)).responseCode).toBe('SUCCESS');
+  });
+
   test("another user's schedule does not exist for them", async () => {
     const bob = await store.seededUser('bob@example.com', 10, 'bobs');
     const s = (await create({ name: 'mine', cron: '0 0 * * *', export: { dataRange: { datasets: [alice.dataset] } } }, alice.token)).item;

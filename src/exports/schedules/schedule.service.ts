@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { DataSource, EntityManager, LessThan, LessThanOrEqual } from 'typeorm';
 import { Clock } from '../../clock';
+import { inTransaction } from '../../db/transaction';
 import { DataExportEntity } from '../../entities/data-export.entity';
 import { ExportScheduleEntity, ScheduleTickEntity } from '../../entities/export-schedule.entity';
 import { UserEntity } from '../../entities/user.entity';
@@ -27,6 +28,9 @@ const TICKS_KEPT_MS = 7 * 86_400_000;
 const DUE_BATCH = 50;
 
 /** A run's name: the schedule's name and the ISO time of its tick. */
+/** Schedules one user may hold: every tick reads and locks each due one, so one account must not grow that work without end. */
+export const MAX_SCHEDULES_PER_USER = 100;
+
 export const runName = (schedule: { name: string }, tick: number) => `${schedule.name} ${new Date(tick).toISOString()}`;
 
 function isDuplicateKey(err: unknown): boolean {
@@ -64,7 +68,15 @@ export class ScheduleService {
       id: crypto.randomUUID(), userId: user.id, name, cron: cron.expression, timeZone, incremental: req.incremental ?? false, paused: false,
       definition: JSON.stringify(req.export), nextRunOn: cron.nextAfter(now), lastRunOn: null, lastMessage: null, lastCutoff: null, createdOn: now,
     });
-    await this.repo().insert(row);
+    await inTransaction(this.ds, async (m) => {
+      // The user row lock makes count-then-insert atomic across servers on MySQL (SQLite's writes take turns).
+      if (m.connection.options.type !== 'better-sqlite3') await m.query('SELECT id FROM `user` WHERE id = ? FOR UPDATE', [user.id]);
+      const held = await m.getRepository(ExportScheduleEntity).countBy({ userId: user.id });
+      if (held >= MAX_SCHEDULES_PER_USER) {
+        throw new SluiceError(ErrorCode.LIMIT_REACHED, `you already have ${held} export schedules; at most ${MAX_SCHEDULES_PER_USER} are allowed. Remove one you no longer need (onExportSchedule(id).remove) first.`);
+      }
+      await m.getRepository(ExportScheduleEntity).insert(row);
+    });
     return row;
   }
 

@@ -16,7 +16,7 @@ export function toExportSchedule(e: ExportScheduleEntity): ExportSchedule {
 
 @Resolver(() => ExportSchedule)
 export class ScheduleResolver {
-  @Mutation(() => ExportScheduleResponse, { description: 'a schedule of runs of one export definition (§14)' })
+  @Mutation(() => ExportScheduleResponse, { description: 'a schedule of runs of one export definition; a user holds at most 100 (LIMIT_REACHED past that)' })
   createExportSchedule(@Ctx() ctx: Context, @Arg('input', () => CreateExportScheduleInput, { description: 'the schedule: name, export, cron, zone, incremental' }) input: CreateExportScheduleInput): Promise<ExportScheduleResponse> {
     return envelope(async () => ({ item: toExportSchedule(await ctx.services.schedules.create(ctx.user, input)) }), { item: null });
   }
