@@ -52,13 +52,29 @@ export function isoFormatter(precision: Precision, timeZone: string): (micros: n
   };
 }
 
+/** Answers of isValidTimeZone: building an Intl.DateTimeFormat costs 2-3 ms, and every estimate asks again. */
+const timeZoneAnswers = new Map<string, boolean>();
+/** Far more zones than exist, yet bounded, since the string comes from a user. */
+const TIME_ZONE_CACHE = 500;
+/** The longest IANA name is 32 characters; longer strings are answered without being remembered. */
+const TIME_ZONE_CACHED_LENGTH = 64;
+
 export function isValidTimeZone(timeZone: string): boolean {
+  const known = timeZoneAnswers.get(timeZone);
+  if (known !== undefined) return known;
+  let valid: boolean;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
-    return true;
+    valid = true;
   } catch {
-    return false;
+    valid = false;
   }
+  if (timeZone.length <= TIME_ZONE_CACHED_LENGTH) {
+    // Oldest first out: a stream of made-up names cannot grow the map, and real zones are asked again soon.
+    if (timeZoneAnswers.size >= TIME_ZONE_CACHE) timeZoneAnswers.delete(timeZoneAnswers.keys().next().value as string);
+    timeZoneAnswers.set(timeZone, valid);
+  }
+  return valid;
 }
 
 /** A plain number cannot run as a spreadsheet formula, so excelSafe leaves "-3.5" as a number. */
