@@ -159,10 +159,8 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     expect(refused.stallMs).toBeLessThan(stallLimitMs());
     // Twelve 999-term filters arriving at once were compiled back to back, 10-20 ms each, while another
     // user's request waited for all of them (288 ms at load 4); now once each, one per event-loop
-    // iteration. Under the bar at load 2-4 (12-117 ms SQLite, 19-165 ms MariaDB), but twelve counts
-    // still share the two cores with the server (MariaDB's two statements, or SQLite's count thread):
-    // at load 6 MariaDB gave 508 ms, so this one is held to twice the bar.
-    expect(heavy.stallMs).toBeLessThan(2 * stallLimitMs());
+    // iteration, and the first time-zone check of the process (ICU's zone data, 25 ms) is paid at start.
+    expect(heavy.stallMs).toBeLessThan(stallLimitMs());
   });
 
   test('#7 after removal, dataRange no longer shows the dataset', async () => {

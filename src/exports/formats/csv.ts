@@ -52,7 +52,7 @@ export function isoFormatter(precision: Precision, timeZone: string): (micros: n
   };
 }
 
-/** Answers of isValidTimeZone: building an Intl.DateTimeFormat costs 2-3 ms, and every estimate asks again. */
+/** Answers of isValidTimeZone: each check built an Intl.DateTimeFormat, and every estimate and export asks. */
 const timeZoneAnswers = new Map<string, boolean>();
 /** Far more zones than exist, yet bounded, since the string comes from a user. */
 const TIME_ZONE_CACHE = 500;
@@ -76,6 +76,8 @@ export function isValidTimeZone(timeZone: string): boolean {
   }
   return valid;
 }
+// The first Intl.DateTimeFormat of a process loads ICU's zone data (10-25 ms): paid at start, not by the first estimate.
+isValidTimeZone('UTC');
 
 /** A plain number cannot run as a spreadsheet formula, so excelSafe leaves "-3.5" as a number. */
 const FORMULA_START = /^[=+\-@\t\r]/;
