@@ -7,7 +7,7 @@ import { DatasetService } from './dataset.service';
 import { HourlyCounts, ingestTotals, saveCounts } from './event-counts';
 import { InputPrecision } from './events';
 import { IngestError, prepareIngest } from './ingest-body';
-import { IngestThread, PreparedIngest } from './ingest-threads';
+import { IngestThread, PreparedIngest, withCheckpointInThread } from './ingest-threads';
 import { Mutex } from '../mutex';
 
 /** Rows per INSERT statement: well under SQLite's and MySQL's placeholder limits. */
@@ -41,9 +41,11 @@ export class EventService {
     const write = await this.openWrites.begin();
     try {
       const received = write.received;
+      // Known before the thread takes the body over (it reads as empty afterwards).
+      const large = body.length > INLINE_BYTES;
       let prepared: PreparedIngest;
       try {
-        if (body.length > INLINE_BYTES) prepared = await this.thread.prepare(body, datasetId, precision, received);
+        if (large) prepared = await this.thread.prepare(body, datasetId, precision, received);
         else {
           const rows = prepareIngest(body, datasetId, precision, received);
           prepared = { rows, ...ingestTotals(rows) };
@@ -56,7 +58,8 @@ export class EventService {
         await writeRows(m, datasetId, prepared, this.sqlite);
         await write.confirm(m);
       };
-      if (this.sqlite) await this.sqliteWrites.run(() => this.ds.transaction(commit));
+      // A large body's commit leaves the WAL checkpoint to the ingest thread (up to 260 ms on the loop).
+      if (this.sqlite) await this.sqliteWrites.run(() => (large ? withCheckpointInThread(this.ds, this.thread, () => this.ds.transaction(commit)) : this.ds.transaction(commit)));
       else await withDeadlockRetry(() => this.ds.transaction(commit));
       return prepared.rows.length;
     } finally {

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
@@ -31,8 +32,23 @@ function sendPart(id: number): void {
   parentPort!.postMessage({ id, rows, counts, lastUpdates, last } satisfies IngestReply);
 }
 
+/** This thread's own connection to the SQLite file, opened at the first checkpoint asked of it. */
+let sqlite: Database.Database | undefined;
+
+function checkpoint(id: number, file: string): void {
+  try {
+    sqlite ??= new Database(file, { fileMustExist: true });
+    // PASSIVE: copies what it can without waiting for readers or writers, so the server never waits on it.
+    sqlite.pragma('wal_checkpoint(PASSIVE)');
+    parentPort!.postMessage({ id, checkpointed: true } satisfies IngestReply);
+  } catch (err) {
+    parentPort!.postMessage({ id, error: (err as Error).message, rule: false } satisfies IngestReply);
+  }
+}
+
 parentPort!.on('message', (message: IngestRequest) => {
   if (message.type === 'more') return sendPart(message.id);
+  if (message.type === 'checkpoint') return checkpoint(message.id, message.file);
   const job = message;
   try {
     const rows = prepareIngest(job.body, job.datasetId, job.precision, job.receivedMicros);
