@@ -4,10 +4,10 @@ import { badRequest } from '../errors';
 import { EVENT_COLUMNS, EventRow, REPLACED_COLUMNS, ROW } from '../events/event-schema';
 import { OpenWrites } from '../exports/schedules/open-writes';
 import { DatasetService } from './dataset.service';
-import { HourlyCounts } from './event-counts';
+import { HourlyCounts, ingestTotals, saveCounts } from './event-counts';
 import { InputPrecision } from './events';
 import { IngestError, prepareIngest } from './ingest-body';
-import { IngestThread } from './ingest-threads';
+import { IngestThread, PreparedIngest, withCheckpointInThread } from './ingest-threads';
 import { Mutex } from '../mutex';
 
 /** Rows per INSERT statement: well under SQLite's and MySQL's placeholder limits. */
@@ -41,20 +41,27 @@ export class EventService {
     const write = await this.openWrites.begin();
     try {
       const received = write.received;
-      let rows: EventRow[];
+      // Known before the thread takes the body over (it reads as empty afterwards).
+      const large = body.length > INLINE_BYTES;
+      let prepared: PreparedIngest;
       try {
-        rows = body.length <= INLINE_BYTES ? prepareIngest(body, datasetId, precision, received) : await this.thread.prepare(body, datasetId, precision, received);
+        if (large) prepared = await this.thread.prepare(body, datasetId, precision, received);
+        else {
+          const rows = prepareIngest(body, datasetId, precision, received);
+          prepared = { rows, ...ingestTotals(rows) };
+        }
       } catch (err) {
         if (err instanceof IngestError) throw badRequest(err.message);
         throw err;
       }
       const commit = async (m: EntityManager) => {
-        await writeRows(m, datasetId, rows, this.sqlite);
+        await writeRows(m, datasetId, prepared, this.sqlite);
         await write.confirm(m);
       };
-      if (this.sqlite) await this.sqliteWrites.run(() => this.ds.transaction(commit));
+      // A large body's commit leaves the WAL checkpoint to the ingest thread (up to 260 ms on the loop).
+      if (this.sqlite) await this.sqliteWrites.run(() => (large ? withCheckpointInThread(this.ds, this.thread, () => this.ds.transaction(commit)) : this.ds.transaction(commit)));
       else await withDeadlockRetry(() => this.ds.transaction(commit));
-      return rows.length;
+      return prepared.rows.length;
     } finally {
       await write.end();
     }
@@ -80,17 +87,18 @@ async function withDeadlockRetry<T>(fn: () => Promise<T>): Promise<T> {
  * Writes checked rows in batches. On SQLite each batch runs synchronously on the server's thread, so
  * the loop gets a turn between batches to answer other requests.
  */
-async function writeRows(m: EntityManager, datasetId: number, rows: EventRow[], sqlite: boolean): Promise<void> {
-  const counts = new HourlyCounts();
+async function writeRows(m: EntityManager, datasetId: number, { rows, counts, lastUpdates }: PreparedIngest, sqlite: boolean): Promise<void> {
+  // Rows that replace a stored event were counted when it was stored: taken back out of the totals.
+  const replaced = new HourlyCounts();
   for (let i = 0; i < rows.length; i += INSERT_BATCH) {
     const batch = rows.slice(i, i + INSERT_BATCH);
     const stored = await storedIdentities(m, batch);
-    for (const row of batch) if (!stored.has(row[ROW.identity].toString('hex'))) counts.add(row[ROW.metric], row[ROW.ts]);
+    if (stored.size) for (const row of batch) if (stored.has(row[ROW.identity].toString('hex'))) replaced.add(row[ROW.metric], row[ROW.ts]);
     await m.query(upsertSql(batch.length, sqlite), batch.flat());
     if (sqlite) await nextTurn();
   }
-  await counts.save(m, datasetId, sqlite ? nextTurn : undefined);
-  await DatasetService.touchMetricsWith(m, datasetId, lastUpdates(rows), sqlite ? nextTurn : undefined);
+  await saveCounts(m, datasetId, counts, replaced, sqlite ? nextTurn : undefined);
+  await DatasetService.touchMetricsWith(m, datasetId, lastUpdates, sqlite ? nextTurn : undefined);
 }
 
 /** Which of the batch's identities are stored already: those rows replace, they do not add. */

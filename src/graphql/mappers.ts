@@ -1,4 +1,4 @@
-import { DatasetEntity, DatasetMetricEntity } from '../entities';
+import { DatasetEntity } from '../entities';
 import { DataExportEntity, ExportStatus } from '../entities/data-export.entity';
 import type { ExportChange } from '../exports/export-watch';
 import type { ExportListFilter } from '../exports/export.service';
@@ -7,13 +7,9 @@ import { Dataset } from './types/dataset.types';
 import { EventField, ExportFormat, ExportPackaging, SortOrder, TimestampPrecision } from './types/enums';
 import { DataExport, DataExportFilter } from './types/export.types';
 
-export function toDataset(entity: DatasetEntity, metrics: DatasetMetricEntity[]): Dataset {
-  return {
-    id: String(entity.id),
-    name: entity.name,
-    description: entity.description,
-    metrics: metrics.map((m) => ({ id: m.metric, lastUpdate: m.lastUpdate })),
-  };
+/** A dataset whose metrics are read only if the query asks for them (DatasetMetricsResolver). */
+export function toDataset(entity: DatasetEntity): Dataset {
+  return { id: String(entity.id), name: entity.name, description: entity.description };
 }
 
 export function toDataExport(e: DataExportEntity): DataExport {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { AdminResolver } from './resolvers/admin.resolver';
-import { DatasetMutationResolver, DatasetResolver } from './resolvers/dataset.resolver';
+import { DatasetMetricsResolver, DatasetMutationResolver, DatasetResolver } from './resolvers/dataset.resolver';
 import { ExportHistoryResolver, UserWebhooksResolver, WebhookMutationResolver, WebhookResolver } from './resolvers/delivery.resolver';
 import { ExportMutationResolver, ExportResolver } from './resolvers/export.resolver';
 import {
@@ -11,7 +11,7 @@ import {
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { UserResolver } from './resolvers/user.resolver';
 
-export const RESOLVERS = [UserResolver, DatasetResolver, DatasetMutationResolver, ExportResolver, ExportMutationResolver, SubscriptionResolver,
+export const RESOLVERS = [UserResolver, DatasetResolver, DatasetMetricsResolver, DatasetMutationResolver, ExportResolver, ExportMutationResolver, SubscriptionResolver,
   ExportHistoryResolver, UserWebhooksResolver, WebhookResolver, WebhookMutationResolver, AdminResolver,
   ScheduleResolver, ScheduleMutationResolver, UserSchedulesResolver, ExportScheduleLinkResolver, ExportRerunResolver] as const;
 

@@ -159,10 +159,8 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     expect(refused.stallMs).toBeLessThan(stallLimitMs());
     // Twelve 999-term filters arriving at once were compiled back to back, 10-20 ms each, while another
     // user's request waited for all of them (288 ms at load 4); now once each, one per event-loop
-    // iteration. Under the bar at load 2-4 (12-117 ms SQLite, 19-165 ms MariaDB), but twelve counts
-    // still share the two cores with the server (MariaDB's two statements, or SQLite's count thread):
-    // at load 6 MariaDB gave 508 ms, so this one is held to twice the bar.
-    expect(heavy.stallMs).toBeLessThan(2 * stallLimitMs());
+    // iteration, and the first time-zone check of the process (ICU's zone data, 25 ms) is paid at start.
+    expect(heavy.stallMs).toBeLessThan(stallLimitMs());
   });
 
   test('#7 after removal, dataRange no longer shows the dataset', async () => {
@@ -178,23 +176,36 @@ describe.each(STORES)('security probes on %s', (storeName) => {
     record(storeName, '#7 dataRange after removal', 0, 'datasets: [] (nothing of the dataset shown)');
   });
 
-  test('#9 aliases of usageRemaining: 9 000 and 3 000 refused before validation, 1 000 counted once; database fields cost 10', async () => {
+  test('#9 aliases of usageRemaining: 9 000, 3 000 and 1 000 refused before validation, 50 counted once; database fields cost 10', async () => {
     const aliases = (n: number) => `{ me { ${Array.from({ length: n }, (_, i) => `u${i}: usageRemaining`).join(' ')} } }`;
     const many = await withStall(server, cy, () => server.gql(aliases(9000), {}, ana));
     expect(many.result.status).toBe(400);
-    expect(many.result.body.errors?.[0].message).toMatch(/Document contains more that 10000 tokens/);
+    expect(many.result.body.errors?.[0]).toMatchObject({
+      message: 'the query has more than 10000 tokens (names, punctuation, values); at most 10000 are allowed: ask for fewer fields, or pass long values as variables',
+      extensions: { code: 'QUERY_TOO_COMPLEX' },
+    });
     const wide = await withStall(server, cy, () => server.gql(aliases(3000), {}, ana));
     expect(wide.result.status).toBe(400);
     expect(wide.result.body.errors?.[0]).toMatchObject({ message: 'the query selects 3000 fields in one selection set; at most 1000 are allowed', extensions: { code: 'QUERY_TOO_COMPLEX' } });
-    const fewer = await withStall(server, cy, () => server.gql(aliases(1000), {}, ana));
+    // 1 000 aliases were validated, costed and resolved one by one: 120 ms of the loop.
+    const repeated = await withStall(server, cy, () => server.gql(aliases(1000), {}, ana));
+    expect(repeated.result.status).toBe(400);
+    expect(repeated.result.body.errors?.[0]).toMatchObject({
+      message: 'the query asks for "usageRemaining" 1000 times in one selection set (under aliases); at most 50 are allowed: ask for it once and reuse the answer',
+      extensions: { code: 'QUERY_TOO_COMPLEX' },
+    });
+    const fewer = await withStall(server, cy, () => server.gql(aliases(50), {}, ana));
     expect(fewer.result.status).toBe(200);
-    expect(fewer.result.body.data.me.u999).toEqual(fewer.result.body.data.me.u0);
+    expect(fewer.result.body.data.me.u49).toEqual(fewer.result.body.data.me.u0);
     // A page of 1 000 exports each reading its datasets twice: 2 000 database fields, over the cost bound.
     const costly = await withStall(server, cy, () => server.gql('{ me { exports(limit: 1000) { items { a: dataRange { datasets { name } } b: dataRange { datasets { id } } } } } }', {}, ana));
     expect(costly.result.status).toBe(400);
     expect(costly.result.body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/costs \d+ points; at most 20000 .*reads the database costs 10/), extensions: { code: 'QUERY_TOO_COMPLEX' } });
-    const stallMs = Math.max(many.stallMs, wide.stallMs, fewer.stallMs, costly.stallMs);
-    record(storeName, '#9 9 000 x usageRemaining', stallMs, `9 000: 400 (over 10 000 tokens); 3 000: 400 (over 1 000 fields); 1 000: one count, ${fewer.tookMs} ms; 1 000 x dataRange: 400 QUERY_TOO_COMPLEX`);
+    const stallMs = Math.max(many.stallMs, wide.stallMs, repeated.stallMs, fewer.stallMs, costly.stallMs);
+    record(
+      storeName, '#9 9 000 x usageRemaining', stallMs,
+      `9 000: 400 (over 10 000 tokens); 3 000: 400 (over 1 000 fields); 1 000: 400 (one field over 50 times); 50: one count, ${fewer.tookMs} ms; 1 000 x dataRange: 400 QUERY_TOO_COMPLEX`,
+    );
     expect(stallMs).toBeLessThan(stallLimitMs());
   });
 
@@ -245,7 +256,7 @@ describe.each(STORES)('security probes on %s', (storeName) => {
   test('#14 too many tokens is a 400, a /graphql body over 256 KB a 413 naming GraphQL, a bad %-escape a 400 in words', async () => {
     const nodes = await server.gql(`{ me { ${'id '.repeat(10_001)} } }`, {}, ana);
     expect(nodes.status).toBe(400);
-    expect(nodes.body.errors?.[0].message).toMatch(/Document contains more that 10000 tokens/);
+    expect(nodes.body.errors?.[0].message).toMatch(/^the query has more than 10000 tokens/);
     const huge = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ana}` },

@@ -52,14 +52,32 @@ export function isoFormatter(precision: Precision, timeZone: string): (micros: n
   };
 }
 
+/** Answers of isValidTimeZone: each check built an Intl.DateTimeFormat, and every estimate and export asks. */
+const timeZoneAnswers = new Map<string, boolean>();
+/** Far more zones than exist, yet bounded, since the string comes from a user. */
+const TIME_ZONE_CACHE = 500;
+/** The longest IANA name is 32 characters; longer strings are answered without being remembered. */
+const TIME_ZONE_CACHED_LENGTH = 64;
+
 export function isValidTimeZone(timeZone: string): boolean {
+  const known = timeZoneAnswers.get(timeZone);
+  if (known !== undefined) return known;
+  let valid: boolean;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
-    return true;
+    valid = true;
   } catch {
-    return false;
+    valid = false;
   }
+  if (timeZone.length <= TIME_ZONE_CACHED_LENGTH) {
+    // Oldest first out: a stream of made-up names cannot grow the map, and real zones are asked again soon.
+    if (timeZoneAnswers.size >= TIME_ZONE_CACHE) timeZoneAnswers.delete(timeZoneAnswers.keys().next().value as string);
+    timeZoneAnswers.set(timeZone, valid);
+  }
+  return valid;
 }
+// The first Intl.DateTimeFormat of a process loads ICU's zone data (10-25 ms): paid at start, not by the first estimate.
+isValidTimeZone('UTC');
 
 /** A plain number cannot run as a spreadsheet formula, so excelSafe leaves "-3.5" as a number. */
 const FORMULA_START = /^[=+\-@\t\r]/;

@@ -50,7 +50,7 @@ export class ExportResolver {
       if (!readable) ctx.readable.set(id, (readable = ctx.services.datasets.permissionOf(id, ctx.user.id).then((p) => p !== null)));
       if (!(await readable)) continue;
       const d = await ctx.services.datasets.findById(id);
-      if (d) datasets.push(toDataset(d, await ctx.services.datasets.metrics(id)));
+      if (d) datasets.push(toDataset(d));
     }
     return { datasets, metrics: root.metrics };
   }

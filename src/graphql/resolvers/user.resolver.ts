@@ -23,7 +23,7 @@ export class UserResolver {
   ): Promise<DatasetPage> {
     const page = pageWindow(cursor, limit);
     const { items, total } = await ctx.services.datasets.listForUser(ctx.user.id, page.offset, page.limit);
-    const datasets = await Promise.all(items.map(async (d) => toDataset(d, await ctx.services.datasets.metrics(d.id))));
+    const datasets = items.map(toDataset);
     return { items: datasets, cursor: nextCursor(page.offset, page.limit, total), count: total };
   }
 

@@ -22,8 +22,7 @@ export class Dataset {
   @Field(() => String, { description: "what the dataset holds, if its creator said", nullable: true })
   description: string | null;
 
-  @Field(() => [Metric], { description: "every metric the dataset has received events for, by name" })
-  metrics: Metric[];
+  // metrics: DatasetMetricsResolver, read only when asked (a dataset may have tens of thousands).
 }
 
 @ObjectType({ description: "One page of datasets; pass cursor back to get the next." })
