@@ -84,22 +84,39 @@ async function writeRows(m: EntityManager, datasetId: number, rows: EventRow[], 
   const counts = new HourlyCounts();
   for (let i = 0; i < rows.length; i += INSERT_BATCH) {
     const batch = rows.slice(i, i + INSERT_BATCH);
-    const stored = await storedIdentities(m, batch);
-    for (const row of batch) if (!stored.has(row[ROW.identity].toString('hex'))) counts.add(row[ROW.metric], row[ROW.ts]);
-    await m.query(upsertSql(batch.length, sqlite), batch.flat());
+    const replaced = sqlite ? await upsertSqlite(m, batch) : await upsertMysql(m, batch);
+    for (const row of batch) if (!replaced.has(row[ROW.identity].toString('hex'))) counts.add(row[ROW.metric], row[ROW.ts]);
     if (sqlite) await nextTurn();
   }
   await counts.save(m, datasetId, sqlite ? nextTurn : undefined);
   await DatasetService.touchMetricsWith(m, datasetId, lastUpdates(rows), sqlite ? nextTurn : undefined);
 }
 
-/** Which of the batch's identities are stored already: those rows replace, they do not add. */
-async function storedIdentities(m: EntityManager, batch: EventRow[]): Promise<Set<string>> {
+/**
+ * SQLite: which identities are stored is read first, then the batch is written. Nothing can come between
+ * the two: SQLite has one writer at a time, and this process's ingests take turns (sqliteWrites).
+ * Returns the identities (hex) that replaced a stored event.
+ */
+async function upsertSqlite(m: EntityManager, batch: EventRow[]): Promise<Set<string>> {
   const found: { identity: Buffer }[] = await m.query(
     `SELECT identity FROM event WHERE identity IN (${batch.map(() => '?').join(',')})`,
     batch.map((r) => r[ROW.identity]),
   );
+  await m.query(upsertSql(batch.length, true), batch.flat());
   return new Set(found.map((r) => Buffer.from(r.identity).toString('hex')));
+}
+
+/**
+ * MariaDB: the upsert itself says which rows replaced a stored event, since a read before it cannot: two
+ * transactions posting the same new event would both read "not stored" and both count it. The upsert
+ * meets a row another transaction is inserting, waits for that one to commit and then takes the update
+ * path, which notes the identity in a session variable. Returns the identities (hex) that replaced one.
+ */
+async function upsertMysql(m: EntityManager, batch: EventRow[]): Promise<Set<string>> {
+  await m.query("SET @sluice_replaced = ''");
+  await m.query(`${upsertSql(batch.length, false)}, identity = IF((@sluice_replaced := CONCAT(@sluice_replaced, HEX(identity), ',')) = '', identity, identity)`, batch.flat());
+  const [{ replaced }]: { replaced: string | Buffer }[] = await m.query('SELECT @sluice_replaced AS replaced');
+  return new Set(String(replaced).toLowerCase().split(',').filter(Boolean));
 }
 
 export function insertSql(rowCount: number): string {
