@@ -17,18 +17,29 @@
  * write to a dataset can replace any of its events by sending that event's identity anyway.
  */
 export const IDENTITY_BYTES = 24;
+const SERIES_HASH_BYTES = 12;
 
 const TWO_32 = 0x1_0000_0000;
 
 export function eventIdentity(datasetId: number, ts: number, metric: string, source: string | null, producerUserId: string | null, producerClientId: string | null): Buffer {
+  return identityOf(datasetId, ts, seriesHash(metric, source, producerUserId, producerClientId));
+}
+
+/** The hashed part of an identity: the same for every event of one series, so a writer may keep it. */
+export function seriesHash(metric: string, source: string | null, producerUserId: string | null, producerClientId: string | null): Buffer {
+  // JSON keeps null apart from "null" and every part apart from its neighbours.
+  return hash128(JSON.stringify([metric, source, producerUserId, producerClientId])).subarray(0, SERIES_HASH_BYTES);
+}
+
+/** The identity of the event at `ts` (µs) in `datasetId` of the series whose seriesHash is `series`. */
+export function identityOf(datasetId: number, ts: number, series: Buffer): Buffer {
   const out = Buffer.allocUnsafe(IDENTITY_BYTES);
   out.writeUInt32BE(datasetId >>> 0, 0);
   // The timestamp as a signed 64-bit integer with its sign bit flipped, so the bytes sort as the numbers do.
   const high = Math.floor(ts / TWO_32);
   out.writeUInt32BE((high ^ 0x8000_0000) >>> 0, 4);
   out.writeUInt32BE(ts - high * TWO_32, 8);
-  // JSON keeps null apart from "null" and every part apart from its neighbours.
-  hash128(JSON.stringify([metric, source, producerUserId, producerClientId])).copy(out, 12, 0, 12);
+  series.copy(out, 12, 0, SERIES_HASH_BYTES);
   return out;
 }
 

@@ -1,5 +1,6 @@
 import { canonicalSelector, charCount, EVENT_COLUMNS, EVENT_FIELDS, FIELD_COLUMNS, METRIC_TYPES, parseMetric, PRECISIONS, ROW } from '../../src/events/event-schema';
 import { eventIdentity } from '../../src/events/identity';
+import { syntheticRows } from '../../src/catalog/seed';
 import { EventField, TimestampPrecision } from '../../src/graphql/types/enums';
 
 describe('the event schema', () => {
@@ -64,5 +65,11 @@ describe('the event schema', () => {
     }
     const byBytes = [...keys].sort((a, b) => Buffer.compare(a.id, b.id));
     expect(byBytes.map((k) => [k.dataset, k.ts])).toEqual(keys.map((k) => [k.dataset, k.ts]));
+  });
+
+  test('identity: seeded events carry the identity eventIdentity gives their parts', () => {
+    const rows = [...syntheticRows({ datasetId: 3, events: 2000, metrics: 12, sources: 7, startMs: 1_700_000_000_000 }, 0, 2000)];
+    for (const r of rows) expect(r[ROW.identity].equals(eventIdentity(r[ROW.dataset], r[ROW.ts], r[ROW.metric], r[5], r[11], r[12]))).toBe(true);
+    expect(new Set(rows.map((r) => r[ROW.identity].toString('hex'))).size).toBe(rows.length);
   });
 });
