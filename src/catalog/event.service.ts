@@ -93,8 +93,9 @@ async function writeRows(m: EntityManager, datasetId: number, rows: EventRow[], 
 }
 
 /**
- * SQLite: which identities are stored is read first, then the batch is written. Nothing can come between
- * the two: SQLite has one writer at a time, and this process's ingests take turns (sqliteWrites).
+ * SQLite: which identities are stored is read first, then the batch is written. No other write counts in
+ * between: this process's ingests take turns (sqliteWrites), and a write of another process after the
+ * read makes this transaction's write fail (its WAL snapshot is stale) rather than count an event twice.
  * Returns the identities (hex) that replaced a stored event.
  */
 async function upsertSqlite(m: EntityManager, batch: EventRow[]): Promise<Set<string>> {
