@@ -1,4 +1,4 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, EntityManager } from 'typeorm';
 import { badRequest } from '../errors';
 import { EVENT_COLUMNS, EventRow, REPLACED_COLUMNS, ROW } from '../events/event-schema';
@@ -14,7 +14,14 @@ import { Mutex } from '../mutex';
 const INSERT_BATCH = 500;
 /** Bodies up to this size are checked right here: a thread hop would cost more than it saves. */
 const INLINE_BYTES = 64 * 1024;
-const DEADLOCK_RETRIES = 3;
+/**
+ * Attempts of an ingest MariaDB chose as a deadlock's victim. Ingests that write the same new events in
+ * different orders deadlock, and each round lets one of them through: ten such ingests at once can need
+ * ten rounds. A short random pause keeps the survivors from meeting again in step.
+ */
+const DEADLOCK_ATTEMPTS = 10;
+/** A lock wait that timed out has already waited innodb_lock_wait_timeout: retried, but not for long. */
+const LOCK_WAIT_ATTEMPTS = 3;
 
 export class EventService {
   private readonly thread = new IngestThread();
@@ -71,7 +78,8 @@ async function withDeadlockRetry<T>(fn: () => Promise<T>): Promise<T> {
       return await fn();
     } catch (err) {
       const code = (err as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (err as { code?: string }).code;
-      if (attempt >= DEADLOCK_RETRIES || (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT')) throw err;
+      if (code === 'ER_LOCK_DEADLOCK' && attempt < DEADLOCK_ATTEMPTS) await sleep(Math.random() * 5 * attempt);
+      else if (!(code === 'ER_LOCK_WAIT_TIMEOUT' && attempt < LOCK_WAIT_ATTEMPTS)) throw err;
     }
   }
 }
