@@ -1,4 +1,4 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, EntityManager } from 'typeorm';
 import { badRequest } from '../errors';
 import { EVENT_COLUMNS, EventRow, REPLACED_COLUMNS, ROW } from '../events/event-schema';
@@ -14,7 +14,14 @@ import { Mutex } from '../mutex';
 const INSERT_BATCH = 500;
 /** Bodies up to this size are checked right here: a thread hop would cost more than it saves. */
 const INLINE_BYTES = 64 * 1024;
-const DEADLOCK_RETRIES = 3;
+/**
+ * Attempts of an ingest MariaDB chose as a deadlock's victim. Ingests that write the same new events in
+ * different orders deadlock, and each round lets one of them through: ten such ingests at once can need
+ * ten rounds. A short random pause keeps the survivors from meeting again in step.
+ */
+const DEADLOCK_ATTEMPTS = 10;
+/** A lock wait that timed out has already waited innodb_lock_wait_timeout: retried, but not for long. */
+const LOCK_WAIT_ATTEMPTS = 3;
 
 export class EventService {
   private readonly thread = new IngestThread();
@@ -78,7 +85,8 @@ async function withDeadlockRetry<T>(fn: () => Promise<T>): Promise<T> {
       return await fn();
     } catch (err) {
       const code = (err as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (err as { code?: string }).code;
-      if (attempt >= DEADLOCK_RETRIES || (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT')) throw err;
+      if (code === 'ER_LOCK_DEADLOCK' && attempt < DEADLOCK_ATTEMPTS) await sleep(Math.random() * 5 * attempt);
+      else if (!(code === 'ER_LOCK_WAIT_TIMEOUT' && attempt < LOCK_WAIT_ATTEMPTS)) throw err;
     }
   }
 }
@@ -92,22 +100,40 @@ async function writeRows(m: EntityManager, datasetId: number, { rows, counts, la
   const replaced = new HourlyCounts();
   for (let i = 0; i < rows.length; i += INSERT_BATCH) {
     const batch = rows.slice(i, i + INSERT_BATCH);
-    const stored = await storedIdentities(m, batch);
-    if (stored.size) for (const row of batch) if (stored.has(row[ROW.identity].toString('hex'))) replaced.add(row[ROW.metric], row[ROW.ts]);
-    await m.query(upsertSql(batch.length, sqlite), batch.flat());
+    const replacedNow = sqlite ? await upsertSqlite(m, batch) : await upsertMysql(m, batch);
+    if (replacedNow.size) for (const row of batch) if (replacedNow.has(row[ROW.identity].toString('hex'))) replaced.add(row[ROW.metric], row[ROW.ts]);
     if (sqlite) await nextTurn();
   }
   await saveCounts(m, datasetId, counts, replaced, sqlite ? nextTurn : undefined);
   await DatasetService.touchMetricsWith(m, datasetId, lastUpdates, sqlite ? nextTurn : undefined);
 }
 
-/** Which of the batch's identities are stored already: those rows replace, they do not add. */
-async function storedIdentities(m: EntityManager, batch: EventRow[]): Promise<Set<string>> {
+/**
+ * SQLite: which identities are stored is read first, then the batch is written. No other write counts in
+ * between: this process's ingests take turns (sqliteWrites), and a write of another process after the
+ * read makes this transaction's write fail (its WAL snapshot is stale) rather than count an event twice.
+ * Returns the identities (hex) that replaced a stored event.
+ */
+async function upsertSqlite(m: EntityManager, batch: EventRow[]): Promise<Set<string>> {
   const found: { identity: Buffer }[] = await m.query(
     `SELECT identity FROM event WHERE identity IN (${batch.map(() => '?').join(',')})`,
     batch.map((r) => r[ROW.identity]),
   );
+  await m.query(upsertSql(batch.length, true), batch.flat());
   return new Set(found.map((r) => Buffer.from(r.identity).toString('hex')));
+}
+
+/**
+ * MariaDB: the upsert itself says which rows replaced a stored event, since a read before it cannot: two
+ * transactions posting the same new event would both read "not stored" and both count it. The upsert
+ * meets a row another transaction is inserting, waits for that one to commit and then takes the update
+ * path, which notes the identity in a session variable. Returns the identities (hex) that replaced one.
+ */
+async function upsertMysql(m: EntityManager, batch: EventRow[]): Promise<Set<string>> {
+  await m.query("SET @sluice_replaced = ''");
+  await m.query(`${upsertSql(batch.length, false)}, identity = IF((@sluice_replaced := CONCAT(@sluice_replaced, HEX(identity), ',')) = '', identity, identity)`, batch.flat());
+  const [{ replaced }]: { replaced: string | Buffer }[] = await m.query('SELECT @sluice_replaced AS replaced');
+  return new Set(String(replaced).toLowerCase().split(',').filter(Boolean));
 }
 
 export function insertSql(rowCount: number): string {

@@ -12,6 +12,7 @@ import { ParamsMediumText1764200000000 } from './migrations/1764200000000-params
 import { Delivery1764400000000 } from './migrations/1764400000000-delivery';
 import { ExportSchedules1764500000000 } from './migrations/1764500000000-export-schedules';
 import { EventSeriesIndex1764600000000 } from './migrations/1764600000000-event-series-index';
+import { EventIdentityOrdered1764700000000 } from './migrations/1764700000000-event-identity-ordered';
 
 export { Dialect, dialectOf, mysqlConnectionOptions, sqliteFile } from './connection';
 
@@ -20,6 +21,7 @@ export const MIGRATIONS = [
   Delivery1764400000000,
   ExportSchedules1764500000000,
   EventSeriesIndex1764600000000,
+  EventIdentityOrdered1764700000000,
 ];
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {

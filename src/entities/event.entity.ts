@@ -57,7 +57,7 @@ export class EventEntity {
   @Column({ name: 'ts_received', type: 'bigint', transformer: bigintNumber })
   tsReceived: number;
 
-  /** Hash of the event's identity (timestamp, dataset, metric, source, producer): see events/identity.ts. BINARY(16) on MySQL. */
+  /** The event's identity (dataset, timestamp, then a hash of metric, source, producer), in that order: see events/identity.ts. BINARY(24) on MySQL. */
   @Column({ type: 'blob' })
   identity: Buffer;
 }

@@ -1,5 +1,6 @@
 import { canonicalSelector, charCount, EVENT_COLUMNS, EVENT_FIELDS, FIELD_COLUMNS, METRIC_TYPES, parseMetric, PRECISIONS, ROW } from '../../src/events/event-schema';
 import { eventIdentity } from '../../src/events/identity';
+import { syntheticRows } from '../../src/catalog/seed';
 import { EventField, TimestampPrecision } from '../../src/graphql/types/enums';
 
 describe('the event schema', () => {
@@ -35,18 +36,40 @@ describe('the event schema', () => {
     expect(EVENT_COLUMNS[ROW.metric]).toBe('metric');
   });
 
-  test('identity: 16 bytes; a null part differs from the string "null"; neighbours do not run together', () => {
+  test('identity: 24 bytes; a null part differs from the string "null"; neighbours do not run together', () => {
     const id = eventIdentity(1, 10, 'm::number', 's', null, null);
-    expect(id).toHaveLength(16);
+    expect(id).toHaveLength(24);
     expect(eventIdentity(1, 10, 'm::number', 's', null, null).equals(id)).toBe(true);
     expect(eventIdentity(1, 10, 'm::number', 's', 'null', null).equals(id)).toBe(false);
     expect(eventIdentity(1, 10, 'm::number', null, null, null).equals(id)).toBe(false);
+    expect(eventIdentity(1, 10, 'm::number', 's', null, 'c').equals(id)).toBe(false);
+    expect(eventIdentity(1, 10, 'n::number', 's', null, null).equals(id)).toBe(false);
     expect(eventIdentity(2, 10, 'm::number', 's', null, null).equals(id)).toBe(false);
     expect(eventIdentity(1, 11, 'm::number', 's', null, null).equals(id)).toBe(false);
     expect(eventIdentity(1, 10, 'm::number', 'ab', 'c', null).equals(eventIdentity(1, 10, 'm::number', 'a', 'bc', null))).toBe(false);
-    // No collision among many similar identities.
+  });
+
+  test('identity: the hashed part tells apart 100 000 series sharing one dataset and one microsecond', () => {
     const seen = new Set<string>();
-    for (let i = 0; i < 200_000; i++) seen.add(eventIdentity(1, 1_700_000_000_000_000 + i, `m${i % 7}::number`, `s${i % 10}`, null, null).toString('hex'));
-    expect(seen.size).toBe(200_000);
+    for (let i = 0; i < 100_000; i++) {
+      seen.add(eventIdentity(7, 1_700_000_000_000_000, `m${i % 50}::number`, `sensor-${Math.floor(i / 50)}`, `user-${i % 3}`, `client-${i % 11}`).toString('hex'));
+    }
+    expect(seen.size).toBe(100_000);
+  });
+
+  test('identity: the bytes sort as (dataset, timestamp) do, across 32-bit boundaries and below zero', () => {
+    const stamps = [-(2 ** 40), -1, 0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 1_700_000_000_000_000, 1_700_000_000_000_001, Number.MAX_SAFE_INTEGER];
+    const keys: { dataset: number; ts: number; id: Buffer }[] = [];
+    for (const dataset of [1, 2, 256, 2 ** 31]) {
+      for (const ts of stamps) keys.push({ dataset, ts, id: eventIdentity(dataset, ts, `m${ts % 5}::number`, String(ts), null, null) });
+    }
+    const byBytes = [...keys].sort((a, b) => Buffer.compare(a.id, b.id));
+    expect(byBytes.map((k) => [k.dataset, k.ts])).toEqual(keys.map((k) => [k.dataset, k.ts]));
+  });
+
+  test('identity: seeded events carry the identity eventIdentity gives their parts', () => {
+    const rows = [...syntheticRows({ datasetId: 3, events: 2000, metrics: 12, sources: 7, startMs: 1_700_000_000_000 }, 0, 2000)];
+    for (const r of rows) expect(r[ROW.identity].equals(eventIdentity(r[ROW.dataset], r[ROW.ts], r[ROW.metric], r[5], r[11], r[12]))).toBe(true);
+    expect(new Set(rows.map((r) => r[ROW.identity].toString('hex'))).size).toBe(rows.length);
   });
 });

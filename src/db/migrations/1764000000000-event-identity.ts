@@ -1,7 +1,15 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
-import { eventIdentity } from '../../events/identity';
+import { hash128 } from '../../events/identity';
 
 const BATCH = 500;
+
+/**
+ * The identity as this migration stored it: a 128-bit hash of all the parts. Kept here unchanged, since
+ * a store is brought up through this layout before EventIdentityOrdered1764700000000 replaces it.
+ */
+export function identity128(datasetId: number, ts: number, metric: string, source: string | null, producerUserId: string | null, producerClientId: string | null): Buffer {
+  return hash128(JSON.stringify([datasetId, ts, metric, source, producerUserId, producerClientId]));
+}
 
 /**
  * Obelisk's rules for stored events:
@@ -24,14 +32,14 @@ export class EventIdentity1764000000000 implements MigrationInterface {
     }
 
     await q.query(`ALTER TABLE event ADD COLUMN identity ${mysql ? 'BINARY(16)' : 'BLOB'} NULL`);
-    // The hash is the application's own (SHA-256 of a JSON array), so it is computed here, batch by batch.
+    // The hash is the application's own, so it is computed here, batch by batch.
     let after = 0;
     for (;;) {
       const rows: { id: number | string; dataset_id: number; ts: number | string; metric: string; source: string | null; producer_user_id: string | null; producer_client_id: string | null }[] =
         await q.query(`SELECT id, dataset_id, ts, metric, source, producer_user_id, producer_client_id FROM event WHERE id > ? ORDER BY id LIMIT ${BATCH}`, [after]);
       if (!rows.length) break;
       const cases = rows.map(() => 'WHEN ? THEN ?').join(' ');
-      const params = rows.flatMap((r) => [Number(r.id), eventIdentity(r.dataset_id, Number(r.ts), r.metric, r.source, r.producer_user_id, r.producer_client_id)]);
+      const params = rows.flatMap((r) => [Number(r.id), identity128(r.dataset_id, Number(r.ts), r.metric, r.source, r.producer_user_id, r.producer_client_id)]);
       await q.query(`UPDATE event SET identity = CASE id ${cases} END WHERE id IN (${rows.map(() => '?').join(',')})`, [...params, ...rows.map((r) => Number(r.id))]);
       after = Number(rows[rows.length - 1].id);
     }
