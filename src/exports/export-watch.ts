@@ -128,11 +128,6 @@ export class ExportWatch {
     return read;
   }
 
-  /** The export's last state if it was removed (kept for an hour), else null. */
-  private async removal(user: UserEntity, id: string): Promise<DataExportEntity | null> {
-    return (await this.tombstone(user, id))?.state ?? null;
-  }
-
   /** The removal's tombstone: the export's last state, and when it was removed. */
   private async tombstone(user: UserEntity, id: string): Promise<{ state: DataExportEntity; removedOn: number } | null> {
     const found = await this.ds.getRepository(ExportRemovalEntity).findOneBy({ exportId: id, userId: user.id });
@@ -153,7 +148,12 @@ export class ExportWatch {
         if (abort.aborted) return;
         const next = await this.load(user, first.id);
         if (!next) {
-          yield { kind: 'removed', export: (await this.removal(user, first.id)) ?? row };
+          const tombstone = await this.tombstone(user, first.id);
+          const last = tombstone?.state ?? row;
+          // Its end came before the removal, and only the removal reached this process in time: the end is
+          // what this subscription would have ended on, so it ends on it (the removal is a later story).
+          const endedBefore = tombstone && last.updatedOn < tombstone.removedOn && TERMINAL_STATUSES.includes(last.status);
+          yield endedBefore ? { kind: 'changed', export: last } : { kind: 'removed', export: last };
           return;
         }
         const silentTooLong = Date.now() - sentAt >= MAX_SILENCE_MS;

@@ -1,7 +1,8 @@
 /**
  * What `myExportsUpdated` tells when changes reach this process late (Redis away, a notice lost): a
  * followed export that completed and was removed before this process heard of either is told as
- * COMPLETED, then removed; a removal that cancelled the export is told once. On both stores.
+ * COMPLETED, then removed; a removal that cancelled the export is told once; `exportUpdated` ends on
+ * an end it heard of late. On both stores.
  */
 import 'reflect-metadata';
 import crypto from 'node:crypto';
@@ -107,6 +108,34 @@ describe.each(['sqlite', 'mysql'] as Store[])('ExportWatch.followMine on %s', (k
     f.stop();
     expect(more).toBe('none');
     expect(f.seen.map((c) => [c.kind, c.export.status])).toEqual([
+      ['changed', 'GENERATING'],
+      ['removed', 'CANCELLED'],
+    ]);
+  });
+
+  test('exportUpdated: an end reached before the removal, heard of only after it, is told as the end (not as a removal)', async () => {
+    const events = new ExportEvents();
+    const watch = new ExportWatch(ds, events);
+    const t0 = Date.now() - 10_000;
+    const ended = await insertExport(ExportStatus.GENERATING, t0);
+    const cancelledByRemoval = await insertExport(ExportStatus.GENERATING, t0);
+    const run = async (row: DataExportEntity, removeAs: DataExportEntity, removedOn: number) => {
+      const abort = new AbortController();
+      const gen = watch.follow(user, row, abort.signal);
+      const seen: ExportChange[] = [(await gen.next()).value as ExportChange];
+      await removeRow(removeAs, removedOn);
+      const rest = (async () => {
+        for await (const c of { [Symbol.asyncIterator]: () => gen }) seen.push(c);
+      })();
+      events.changed(row.id, user.id);
+      await Promise.race([rest, new Promise((_, reject) => setTimeout(() => reject(new Error(`not ended within 5 s: ${JSON.stringify(seen.map((c) => [c.kind, c.export.status]))}`)), 5_000))]).finally(() => abort.abort());
+      return seen.map((c) => [c.kind, c.export.status]);
+    };
+    expect(await run(ended, { ...ended, status: ExportStatus.COMPLETED, updatedOn: t0 + 1_000, completedOn: t0 + 1_000 }, t0 + 2_000)).toEqual([
+      ['changed', 'GENERATING'],
+      ['changed', 'COMPLETED'],
+    ]);
+    expect(await run(cancelledByRemoval, { ...cancelledByRemoval, status: ExportStatus.CANCELLED, message: 'removed by the user', updatedOn: t0 + 1_000 }, t0 + 1_000)).toEqual([
       ['changed', 'GENERATING'],
       ['removed', 'CANCELLED'],
     ]);
