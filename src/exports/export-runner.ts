@@ -54,7 +54,7 @@ type RowSource = (onBatch: (rows: unknown[][]) => Promise<void> | void) => Promi
 interface Store {
   count(sql: string, params: unknown[]): Promise<number>;
   /** SQLite: the export's range in slices for the slice threads (sqlite-slices.ts); null elsewhere or when empty. */
-  slices(params: ExportParams, estimate: number): SlicePlan | null;
+  slices(params: ExportParams): SlicePlan | null;
   /** The export's own row, for a ZIP's manifest. */
   exportRow(id: string): Promise<{ name: string | null; requestedOn: number }>;
   rows(sql: string, params: unknown[]): RowSource;
@@ -77,7 +77,7 @@ async function openStore(databaseUrl: string): Promise<Store> {
     registerSqliteFunctions(db);
     return {
       count: async (sql, params) => Number((db.prepare(sql).get(...params) as { n: number }).n),
-      slices: (params, estimate) => slicesOf(db, params, estimate),
+      slices: (params) => slicesOf(db, params),
       exportRow: async (id) => exportRowOf(db.prepare('SELECT name, requested_on FROM data_export WHERE id = ?').get(id)),
       rows: (sql, params) => async (onBatch) => {
         let batch: unknown[][] = [];
@@ -186,7 +186,7 @@ async function generate(job: RunnerJob, report: (m: RunnerMessage) => void, slic
     const cap = query.capApplies ? query.rowLimit - 1 : query.rowLimit;
     let estimate = job.knownEstimate;
     const sliceable = slicesAllowed && stored === 'gzip' && !job.params.latest && (format.name === 'CSV' || format.name === 'JSONL');
-    const plan = sliceable ? store.slices(job.params, estimate) : null;
+    const plan = sliceable ? store.slices(job.params) : null;
     if (!job.knownEstimate && query.count) {
       // The queue's own count has not landed yet. With no condition but datasets and range, the index
       // count just made is that count (rows received after the request aside), without a second read.

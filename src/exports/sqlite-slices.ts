@@ -71,9 +71,10 @@ export interface SlicePlan {
 /**
  * The export's range cut into slices in export order, or null when there is nothing to cut (no event in
  * range). The first and last ts and the count come from idx_event_dataset_ts alone (two seeks and a
- * covering count per dataset); `estimate` (the export's own count, when known) sets the slices' width.
+ * covering count per dataset). The width comes from that count, not from the export's estimate (which may
+ * be sampled), so that the members' boundaries depend on the stored data alone.
  */
-export function slicesOf(db: Database, params: ExportParams, estimate: number): SlicePlan | null {
+export function slicesOf(db: Database, params: ExportParams): SlicePlan | null {
   const from = toMicros(params.from);
   const to = toMicros(params.to);
   const range = `${from === null ? '' : ' AND ts >= ?'}${to === null ? '' : ' AND ts < ?'}`;
@@ -90,7 +91,7 @@ export function slicesOf(db: Database, params: ExportParams, estimate: number): 
   }
   if (lo > hi) return null;
   const end = hi + 1;
-  const count = Math.max(SLICE_THREADS, Math.ceil((estimate || indexed) / SLICE_ROWS));
+  const count = Math.max(SLICE_THREADS, Math.ceil(indexed / SLICE_ROWS));
   const width = Math.max(1, Math.ceil((end - lo) / count));
   const slices: Slice[] = [];
   for (let start = lo; start < end; start += width) slices.push({ index: 0, from: start, to: Math.min(end, start + width) });
