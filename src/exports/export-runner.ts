@@ -13,7 +13,7 @@ import { ExportParams } from './params';
 import { openExportStore, StoreLocation } from './storage';
 import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
 import { lowerThisThreadsPriority } from './worker/priority';
-import { onlyIndexedConditions, PARALLEL_MIN_ROWS, readInSlices, SLICE_GZIP, SlicePlan, slicesOf } from './sqlite-slices';
+import { onlyIndexedConditions, PARALLEL_MIN_ROWS, readInSlices, Slice, SliceChunk, SLICE_GZIP, SlicePlan, slicesOf, SliceThreadJob } from './sqlite-slices';
 
 /** What the runner reports while it works; the owner of the export row turns these into guarded writes. */
 export type RunnerMessage =
@@ -55,6 +55,8 @@ interface Store {
   count(sql: string, params: unknown[]): Promise<number>;
   /** SQLite: the export's range in slices for the slice threads (sqlite-slices.ts); null elsewhere or when empty. */
   slices(params: ExportParams): SlicePlan | null;
+  /** SQLite: reads the slices, this connection and a helper thread's taking turns (readInSlices). */
+  readSlices(job: Omit<SliceThreadJob, 'slices'>, slices: Slice[], onChunk: (chunk: SliceChunk) => Promise<void>): Promise<void>;
   /** The export's own row, for a ZIP's manifest. */
   exportRow(id: string): Promise<{ name: string | null; requestedOn: number }>;
   rows(sql: string, params: unknown[]): RowSource;
@@ -78,6 +80,7 @@ async function openStore(databaseUrl: string): Promise<Store> {
     return {
       count: async (sql, params) => Number((db.prepare(sql).get(...params) as { n: number }).n),
       slices: (params) => slicesOf(db, params),
+      readSlices: (job, slices, onChunk) => readInSlices(db, job, slices, onChunk),
       exportRow: async (id) => exportRowOf(db.prepare('SELECT name, requested_on FROM data_export WHERE id = ?').get(id)),
       rows: (sql, params) => async (onBatch) => {
         let batch: unknown[][] = [];
@@ -100,6 +103,9 @@ async function openStore(databaseUrl: string): Promise<Store> {
   return {
     count: async (sql, params) => Number((await query<{ n: number }[]>(sql, params))[0].n),
     slices: () => null,
+    readSlices: async () => {
+      throw new Error('only SQLite exports are read in slices');
+    },
     exportRow: async (id) => exportRowOf((await query<unknown[]>('SELECT name, requested_on FROM data_export WHERE id = ?', [id]))[0]),
     // Streams the result set, pausing the socket while gzip catches up, so memory stays flat.
     rows: (sql, params) => (onBatch) =>
@@ -228,7 +234,7 @@ async function generate(job: RunnerJob, report: (m: RunnerMessage) => void, slic
         if (chunk.length) await member(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
       });
       await own.begin();
-      await readInSlices({ databaseUrl: job.databaseUrl, params: job.params, rowLimit: query.rowLimit }, slices, async (chunk) => {
+      await store.readSlices({ databaseUrl: job.databaseUrl, params: job.params, rowLimit: query.rowLimit }, slices, async (chunk) => {
         if (records + chunk.rows > cap) throw new OverEstimate();
         records += chunk.rows;
         hash.update(chunk.plain);

@@ -1,6 +1,10 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import zlib from 'node:zlib';
 import type { Database } from 'better-sqlite3';
+import { CSV } from './formats/csv';
+import { FormatWriter } from './formats/format';
+import { JSONL } from './formats/jsonl';
 import { ExportParams } from './params';
 import { exportWhere, toMicros } from './export-query';
 import { eventOrder } from './query/ordering';
@@ -8,7 +12,7 @@ import { eventOrder } from './query/ordering';
 /**
  * SQLite reads an export's rows on the thread that steps the statement: better-sqlite3 making the row
  * values is most of an SQLite export's time, and one thread cannot keep up with the `sqlite3` shell. So a
- * large export on SQLite is read by SLICE_THREADS threads, each with its own read-only connection, in ts
+ * large export on SQLite is read by two threads (the runner and a helper), each with its own connection, in ts
  * slices of the export's range (slice i holds ts in [from_i, to_i), in export order). Each thread formats
  * and compresses its rows, CHUNK_ROWS at a time, to one gzip member each; the runner hashes the data and
  * writes the members slice by slice, so the file and its sha256 are those of the rows in export order.
@@ -25,11 +29,11 @@ export const CHUNK_ROWS = 16_384;
 export const CREDIT_CHUNKS = 6;
 /** Rows handed to the format writer at a time; CHUNK_ROWS is a multiple, so members hold whole batches. */
 export const FORMAT_ROWS = 2048;
+/** Threads reading at once: this one and one helper. */
 export const SLICE_THREADS = 2;
 /** Below this many rows, starting threads costs more than it saves. */
 export const PARALLEL_MIN_ROWS = 200_000;
 export const SLICE_GZIP = { level: 6 } as const;
-const MMAP_BYTES = 1024 * 1024 * 1024;
 
 export interface Slice {
   index: number;
@@ -44,7 +48,6 @@ export interface SliceThreadJob {
   params: ExportParams;
   rowLimit: number;
   slices: Slice[];
-  mmapBytes: number;
 }
 
 export type SliceMessage =
@@ -110,80 +113,133 @@ export interface SliceChunk {
   rows: number;
   plain: Buffer;
   gz: Buffer;
+  /** The slice's last chunk (it may hold no rows). */
+  last: boolean;
 }
 
 /**
- * Runs the slice threads and hands their chunks to `onChunk` in export order, one at a time. A failing
- * thread fails the whole read (with its code, so a fault is told from a failure); every thread is
- * stopped before this returns or throws.
+ * Reads slices on one connection: the rows of each are formatted FORMAT_ROWS at a time by the export's
+ * own writer (dropped once formatted, so the young generation holds few row arrays when collected), and
+ * every CHUNK_ROWS rows become one chunk: the text and its gzip member.
+ */
+export class SliceReader {
+  private pieces: string[] = [];
+  private readonly writer: FormatWriter;
+
+  constructor(private readonly db: Database, private readonly params: ExportParams, private readonly rowLimit: number) {
+    // Only the text formats are read in slices.
+    this.writer = (params.format === 'JSONL' ? JSONL : CSV).writer(params, async (chunk) => {
+      if (chunk.length) this.pieces.push(typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+    });
+  }
+
+  async read(slice: Slice, onChunk: (chunk: SliceChunk) => Promise<void>): Promise<void> {
+    const select = sliceSelect(this.params, this.writer.columns, slice, this.rowLimit);
+    const chunk = (rows: number, last: boolean): SliceChunk => {
+      const plain = Buffer.from(this.pieces.length === 1 ? this.pieces[0] : this.pieces.join(''), 'utf8');
+      this.pieces = [];
+      return { rows, plain, gz: plain.length ? zlib.gzipSync(plain, SLICE_GZIP) : Buffer.alloc(0), last };
+    };
+    let batch: unknown[][] = [];
+    let inChunk = 0;
+    for (const row of this.db.prepare(select.sql).raw(true).iterate(...select.params) as Iterable<unknown[]>) {
+      batch.push(row);
+      if (batch.length < FORMAT_ROWS) continue;
+      await this.writer.rows(batch);
+      inChunk += batch.length;
+      batch = [];
+      if (inChunk >= CHUNK_ROWS) {
+        await onChunk(chunk(inChunk, false));
+        inChunk = 0;
+      }
+    }
+    if (batch.length) await this.writer.rows(batch);
+    await onChunk(chunk(inChunk + batch.length, true));
+  }
+}
+
+/**
+ * Reads the slices in export order and hands their chunks to `onChunk`, one at a time: this thread reads
+ * the even slices itself on `db`, a helper thread (slice-thread.ts, its own connection) the odd ones,
+ * and works ahead by at most CREDIT_CHUNKS chunks. One helper, not two: every thread is a V8 heap of its
+ * own, and a second one cost about 100 MB of RSS for no more cores. A failing helper fails the whole read
+ * (with its code, so a fault is told from a failure); it is stopped before this returns or throws.
+ * Both connections hold one read transaction from before their first slice to after their last.
  */
 export async function readInSlices(
-  job: Omit<SliceThreadJob, 'slices' | 'mmapBytes'>,
+  db: Database,
+  job: Omit<SliceThreadJob, 'slices'>,
   slices: Slice[],
   onChunk: (chunk: SliceChunk) => Promise<void>,
 ): Promise<void> {
-  const threads = Math.min(SLICE_THREADS, slices.length);
-  const queues: SliceMessage[][] = [];
-  const wakers: ((() => void) | null)[] = [];
+  const queue: SliceMessage[] = [];
+  let waker: (() => void) | null = null;
   let failure: Error | null = null;
-  const workers: Worker[] = [];
-  const wake = (t: number) => {
-    const w = wakers[t];
-    wakers[t] = null;
+  const wake = () => {
+    const w = waker;
+    waker = null;
     w?.();
   };
   const fail = (err: Error) => {
     failure ??= err;
-    for (let t = 0; t < threads; t++) wake(t);
+    wake();
   };
-  try {
-    for (let t = 0; t < threads; t++) {
-      queues.push([]);
-      wakers.push(null);
-      const mine = slices.filter((s) => s.index % threads === t);
-      const worker = new Worker(path.join(__dirname, 'worker', 'slice-thread.js'), {
-        workerData: { ...job, slices: mine, mmapBytes: MMAP_BYTES } satisfies SliceThreadJob,
+  const theirs = slices.filter((s) => s.index % SLICE_THREADS === 1);
+  const helper = theirs.length
+    ? new Worker(path.join(__dirname, 'worker', 'slice-thread.js'), {
+        workerData: { ...job, slices: theirs } satisfies SliceThreadJob,
         resourceLimits: { maxOldGenerationSizeMb: 96 },
-      });
-      worker.on('message', (m: SliceMessage) => {
-        if (m.type === 'error') {
-          fail(Object.assign(new Error(m.message), { code: m.code }));
-          return;
+      })
+    : null;
+  const reader = new SliceReader(db, job.params, job.rowLimit);
+  db.exec('BEGIN');
+  try {
+    if (helper) {
+      helper.on('message', (m: SliceMessage) => {
+        if (m.type === 'error') fail(Object.assign(new Error(m.message), { code: m.code }));
+        else {
+          queue.push(m);
+          wake();
         }
-        queues[t].push(m);
-        wake(t);
       });
-      worker.on('error', fail);
-      worker.on('exit', (code) => {
-        if (code !== 0) fail(new Error(`a thread reading the export's rows stopped (exit code ${code})`));
+      helper.on('error', fail);
+      helper.on('exit', (code) => {
+        if (code !== 0) fail(new Error(`the thread reading the export's rows with this one stopped (exit code ${code})`));
       });
-      workers.push(worker);
     }
-    const next = async (t: number): Promise<Extract<SliceMessage, { type: 'chunk' }>> => {
+    const next = async (): Promise<Extract<SliceMessage, { type: 'chunk' }>> => {
       for (;;) {
         if (failure) throw failure;
-        const m = queues[t].shift();
+        const m = queue.shift();
         if (m) return m as Extract<SliceMessage, { type: 'chunk' }>;
-        await new Promise<void>((resolve) => (wakers[t] = resolve));
+        await new Promise<void>((resolve) => (waker = resolve));
       }
     };
     for (const slice of slices) {
-      const t = slice.index % threads;
+      if (slice.index % SLICE_THREADS === 0) {
+        await reader.read(slice, async (chunk) => {
+          if (failure) throw failure;
+          if (chunk.rows) await onChunk(chunk);
+        });
+        continue;
+      }
       for (;;) {
-        const m = await next(t);
+        const m = await next();
         if (m.slice !== slice.index) throw new Error(`slice ${m.slice} arrived where slice ${slice.index} was expected`);
-        workers[t].postMessage({ type: 'ack' });
+        helper!.postMessage({ type: 'ack' });
         if (m.rows) {
           await onChunk({
             rows: m.rows,
             plain: Buffer.from(m.plain.buffer, m.plain.byteOffset, m.plain.byteLength),
             gz: Buffer.from(m.gz.buffer, m.gz.byteOffset, m.gz.byteLength),
+            last: m.last,
           });
         }
         if (m.last) break;
       }
     }
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    db.exec('COMMIT');
+    await helper?.terminate();
   }
 }
