@@ -192,7 +192,8 @@ async function generate(job: RunnerJob, report: (m: RunnerMessage) => void, slic
     const cap = query.capApplies ? query.rowLimit - 1 : query.rowLimit;
     let estimate = job.knownEstimate;
     const sliceable = slicesAllowed && stored === 'gzip' && !job.params.latest && (format.name === 'CSV' || format.name === 'JSONL');
-    const plan = sliceable ? store.slices(job.params) : null;
+    // Planning costs a few index look-ups: skipped when the queue's count already rules slices out.
+    const plan = sliceable && (!estimate || (estimate >= PARALLEL_MIN_ROWS && estimate < cap)) ? store.slices(job.params) : null;
     if (!job.knownEstimate && query.count) {
       // The queue's own count has not landed yet. With no condition but datasets and range, the index
       // count just made is that count (rows received after the request aside), without a second read.

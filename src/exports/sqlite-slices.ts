@@ -123,20 +123,25 @@ export interface SliceChunk {
  * every CHUNK_ROWS rows become one chunk: the text and its gzip member.
  */
 export class SliceReader {
-  private pieces: string[] = [];
+  /**
+   * A batch's text becomes bytes at once: the writer's text is a rope of thousands of small strings, and
+   * ropes held until a chunk is full survived young collections (about a quarter of a reading thread's
+   * time went to the collector); bytes live outside the heap and are joined once.
+   */
+  private pieces: Buffer[] = [];
   private readonly writer: FormatWriter;
 
   constructor(private readonly db: Database, private readonly params: ExportParams, private readonly rowLimit: number) {
     // Only the text formats are read in slices.
     this.writer = (params.format === 'JSONL' ? JSONL : CSV).writer(params, async (chunk) => {
-      if (chunk.length) this.pieces.push(typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+      if (chunk.length) this.pieces.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
     });
   }
 
   async read(slice: Slice, onChunk: (chunk: SliceChunk) => Promise<void>): Promise<void> {
     const select = sliceSelect(this.params, this.writer.columns, slice, this.rowLimit);
     const chunk = (rows: number, last: boolean): SliceChunk => {
-      const plain = Buffer.from(this.pieces.length === 1 ? this.pieces[0] : this.pieces.join(''), 'utf8');
+      const plain = this.pieces.length === 1 ? this.pieces[0] : Buffer.concat(this.pieces);
       this.pieces = [];
       return { rows, plain, gz: plain.length ? zlib.gzipSync(plain, SLICE_GZIP) : Buffer.alloc(0), last };
     };
