@@ -49,11 +49,13 @@ export function summariseProfiles(dir: string, top = 15): string {
 }
 
 /**
- * `node --cpu-prof dist/bench/profile.js export <databaseUrl> <datasetId> [outFile]`: one default CSV
+ * `node --cpu-prof dist/bench/profile.js export <databaseUrl> <datasetId> [outFile] [estimate]`: one default CSV
  * export of a dataset run in this very thread (not a worker thread), so that one CPU profile shows the
- * whole pipeline: row decoding, cell formatting, hashing, gzip hand-off.
+ * whole pipeline: row decoding, cell formatting, hashing, gzip hand-off. `estimate` is the row count the
+ * queue would have made (0: the runner counts); on SQLite a large one sends the rows through the slice
+ * threads, whose own profiles `--cpu-prof` writes beside this one's.
  */
-async function profileExport(databaseUrl: string, datasetId: number, out: string): Promise<void> {
+async function profileExport(databaseUrl: string, datasetId: number, out: string, estimate: number): Promise<void> {
   // The runner writes through the export store: a temporary file beside `out`, committed to `out` below.
   const fileStore = { kind: 'local-dir' as const, dir: path.dirname(path.resolve(out)) };
   const fileKey = path.basename(out);
@@ -63,7 +65,7 @@ async function profileExport(databaseUrl: string, datasetId: number, out: string
   let records = 0;
   await runExport(
     {
-      databaseUrl, exportId: 'profile', fileStore, fileKey, knownEstimate: 1,
+      databaseUrl, exportId: 'profile', fileStore, fileKey, knownEstimate: estimate,
       params: { datasetIds: [datasetId], metrics: null, timestampPrecision: 'MILLISECONDS', fields: [...DEFAULT_FIELDS], filter: null, from: null, to: null, limit: null, header: true, timestampFormat: 'EPOCH', timeZone: 'UTC', excelSafe: false, maxRecords: 50_000_000 },
     },
     (m) => {
@@ -76,7 +78,7 @@ async function profileExport(databaseUrl: string, datasetId: number, out: string
 }
 
 if (require.main === module && process.argv[2] === 'export') {
-  void profileExport(process.argv[3], Number(process.argv[4]), process.argv[5] ?? path.resolve('profile-export.csv.gz'));
+  void profileExport(process.argv[3], Number(process.argv[4]), process.argv[5] ?? path.resolve('profile-export.csv.gz'), Number(process.argv[6] ?? 0));
 } else if (require.main === module) {
   process.stdout.write(`${summariseProfiles(process.argv[2] ?? '.', Number(process.argv[3] ?? 15))}\n`);
 }

@@ -14,6 +14,9 @@
  * --profile         run the memory phase's worker processes with `node --cpu-prof` and print
  *                   the functions with the most self time
  * --keep            keep the scratch directory (server and worker logs, export files, profiles)
+ * --only P          one part alone, for working on it: `sqlite` (the SQLite export ratio) or
+ *                   `download` (one MariaDB export, then the download ratio); prints its figures and
+ *                   writes no results file
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -50,6 +53,7 @@ interface Options {
   databaseUrl: string;
   profile: boolean;
   keep: boolean;
+  only: 'sqlite' | 'download' | null;
 }
 
 function options(): Options {
@@ -61,8 +65,11 @@ function options(): Options {
       'database-url': { type: 'string' },
       profile: { type: 'boolean' },
       keep: { type: 'boolean' },
+      only: { type: 'string' },
     },
   });
+  const only = values.only ?? null;
+  if (only !== null && only !== 'sqlite' && only !== 'download') throw new BenchError(`--only must be sqlite or download, not ${JSON.stringify(only)}`);
   const int = (name: string, raw: string | undefined, fallback: number) => {
     if (raw === undefined) return fallback;
     const n = Number(raw.replace(/_/g, ''));
@@ -71,7 +78,7 @@ function options(): Options {
   };
   const databaseUrl = values['database-url'] ?? process.env.BENCH_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/sluice_bench';
   if (!/^(mysql|mariadb):\/\//.test(databaseUrl)) throw new BenchError(`the bench needs a MySQL/MariaDB database URL, not ${databaseUrl}`);
-  return { events: int('events', values.events, 5_000_000), runs: int('runs', values.runs, 3), databaseUrl, profile: Boolean(values.profile), keep: Boolean(values.keep) };
+  return { events: int('events', values.events, 5_000_000), runs: int('runs', values.runs, 3), databaseUrl, profile: Boolean(values.profile), keep: Boolean(values.keep), only };
 }
 
 // ---------------------------------------------------------------- GraphQL operations
@@ -429,6 +436,37 @@ function verdict(met: boolean): string {
 
 const num = (x: number) => Math.round(x).toLocaleString('en-US').replace(/,/g, ' ');
 
+/** `--only`: one part's figures with the load average, no results file (the full run writes that). */
+async function onlyPart(opts: Options, part: 'sqlite' | 'download', env: NodeJS.ProcessEnv, scratch: string, exportsDir: string): Promise<void> {
+  const load = () => round(os.loadavg()[0], 2);
+  if (part === 'sqlite') {
+    const loadBefore = load();
+    const sqlite = await sqliteExportSpeed({ events: opts.events, runs: opts.runs, gzipLevel: GZIP_LEVEL }, env, scratch, (id) => exportSelect(id, 'sqlite'), (url, label) => startServer(label, { ...env, DATABASE_URL: url, EXPORTS_DIR: path.join(scratch, 'exports-sqlite'), EXPORT_WORKERS: '1' }, scratch));
+    const sluiceRate = opts.events / median(sqlite.exportSeconds);
+    const refRate = opts.events / median(sqlite.referenceSeconds);
+    process.stdout.write(`SQLite export, ${num(opts.events)} events: ${num(sluiceRate)} vs ${num(refRate)} rows/s = ${round(sluiceRate / refRate, 3)}x` +
+      ` (sluice ${sqlite.exportSeconds.map((s) => round(s)).join(', ')} s; sqlite3 ${sqlite.referenceSeconds.map((s) => round(s)).join(', ')} s;` +
+      ` gzip ${sqlite.exportGzipBytes} vs ${sqlite.referenceGzipBytes} B; load ${loadBefore} -> ${load()})\n`);
+    return;
+  }
+  const loadBefore = load();
+  const fixture = await prepareDatabase(opts, env);
+  const server = await startServer('server', { ...env, EXPORT_WORKERS: '1' }, scratch);
+  try {
+    const client = new Client(server.baseUrl, fixture.tokens[0]);
+    const id = await createExport(client, fixture.datasetId, 'bench download');
+    await waitForStatus(client, id, ['COMPLETED'], 50);
+    const dl = await download(client, id, exportFile(exportsDir, id), Math.max(3 * opts.runs, 9), scratch);
+    await exportMutation(client, id, 'remove');
+    const mbps = (seconds: number[]) => dl.size / MB / median(seconds);
+    process.stdout.write(`download, ${num(dl.size)} B: ${round(mbps(dl.getSeconds), 1)} vs ${round(mbps(dl.plainSeconds), 1)} MB/s = ${round(mbps(dl.getSeconds) / mbps(dl.plainSeconds), 3)}x` +
+      ` (nginx ${round(mbps(dl.nginxSeconds), 1)}, cat ${round(mbps(dl.catSeconds), 1)} MB/s; load ${loadBefore} -> ${load()})\n` +
+      `  sluice s: ${dl.getSeconds.map((s) => round(s, 4)).join(' ')}\n  plain s:  ${dl.plainSeconds.map((s) => round(s, 4)).join(' ')}\n`);
+  } finally {
+    await server.proc.stop();
+  }
+}
+
 /** The scratch directory, removed on Ctrl-C unless --keep. */
 let scratchToRemove: string | null = null;
 
@@ -444,6 +482,11 @@ async function main(): Promise<void> {
   };
   let failed = true;
   try {
+    if (opts.only) {
+      await onlyPart(opts, opts.only, env, scratch, exportsDir);
+      failed = false;
+      return;
+    }
     log(`bench database ${opts.databaseUrl.replace(/\/\/[^@]*@/, '//***@')}, ${opts.events} events, scratch ${scratch}`);
     const fixture = await prepareDatabase(opts, env);
 

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
-import { lowerThisThreadsPriority } from './export-runner';
+import { lowerThisThreadsPriority } from './worker/priority';
 import { registerSqliteFunctions } from './filter';
 
 /** A count asked of the thread; `deadline` is epoch ms, past which the statement aborts itself. */

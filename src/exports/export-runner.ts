@@ -1,6 +1,4 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
@@ -14,6 +12,8 @@ import { manifestOf, ZipPackage } from './formats/zip';
 import { ExportParams } from './params';
 import { openExportStore, StoreLocation } from './storage';
 import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
+import { lowerThisThreadsPriority } from './worker/priority';
+import { onlyIndexedConditions, PARALLEL_MIN_ROWS, readInSlices, Slice, SliceChunk, SLICE_GZIP, SlicePlan, slicesOf, SliceThreadJob } from './sqlite-slices';
 
 /** What the runner reports while it works; the owner of the export row turns these into guarded writes. */
 export type RunnerMessage =
@@ -53,6 +53,10 @@ type RowSource = (onBatch: (rows: unknown[][]) => Promise<void> | void) => Promi
 
 interface Store {
   count(sql: string, params: unknown[]): Promise<number>;
+  /** SQLite: the export's range in slices for the slice threads (sqlite-slices.ts); null elsewhere or when empty. */
+  slices(params: ExportParams): SlicePlan | null;
+  /** SQLite: reads the slices, this connection and a helper thread's taking turns (readInSlices). */
+  readSlices(job: Omit<SliceThreadJob, 'slices'>, slices: Slice[], onChunk: (chunk: SliceChunk) => Promise<void>): Promise<void>;
   /** The export's own row, for a ZIP's manifest. */
   exportRow(id: string): Promise<{ name: string | null; requestedOn: number }>;
   rows(sql: string, params: unknown[]): RowSource;
@@ -75,6 +79,8 @@ async function openStore(databaseUrl: string): Promise<Store> {
     registerSqliteFunctions(db);
     return {
       count: async (sql, params) => Number((db.prepare(sql).get(...params) as { n: number }).n),
+      slices: (params) => slicesOf(db, params),
+      readSlices: (job, slices, onChunk) => readInSlices(db, job, slices, onChunk),
       exportRow: async (id) => exportRowOf(db.prepare('SELECT name, requested_on FROM data_export WHERE id = ?').get(id)),
       rows: (sql, params) => async (onBatch) => {
         let batch: unknown[][] = [];
@@ -96,6 +102,10 @@ async function openStore(databaseUrl: string): Promise<Store> {
     new Promise<T>((resolve, reject) => conn.query(sql, params, (err, res) => (err ? reject(err) : resolve(res as T))));
   return {
     count: async (sql, params) => Number((await query<{ n: number }[]>(sql, params))[0].n),
+    slices: () => null,
+    readSlices: async () => {
+      throw new Error('only SQLite exports are read in slices');
+    },
     exportRow: async (id) => exportRowOf((await query<unknown[]>('SELECT name, requested_on FROM data_export WHERE id = ?', [id]))[0]),
     // Streams the result set, pausing the socket while gzip catches up, so memory stays flat.
     rows: (sql, params) => (onBatch) =>
@@ -131,26 +141,28 @@ async function openStore(databaseUrl: string): Promise<Store> {
   };
 }
 
-/**
- * Export work is throughput work: on Linux this thread gets a lower scheduling priority (nice 10), so
- * the server's event loop answers requests first when the cores are busy. Elsewhere it runs as is.
- */
-export function lowerThisThreadsPriority(): void {
-  try {
-    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) os.setPriority(tid, 10);
-  } catch {
-    // not Linux, or not permitted: the export runs at normal priority
-  }
-}
+/** Rows turned up past the estimate while slices were read: the export is made again on one thread, which cuts exactly. */
+class OverEstimate extends Error {}
 
 /**
  * Query -> format writer -> (gzip | as is | ZIP entry) -> temporary file. Streams in batches and waits for
  * the file to drain, so memory does not grow with the export. Runs inside a worker thread: the format
- * work never blocks the server.
+ * work never blocks the server. A large gzip-stored export on SQLite is read by slice threads instead
+ * (sqlite-slices.ts) when its estimate says it ends before any limit: the limit and the cap are cut
+ * exactly by the one-thread path, so an export that turns out longer than its estimate is made again there.
  */
 export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => void): Promise<void> {
   lowerThisThreadsPriority();
+  try {
+    await generate(job, report, true);
+  } catch (err) {
+    if (!(err instanceof OverEstimate)) throw err;
+    await openExportStore(job.fileStore).discardTemp(job.fileKey);
+    await generate(job, report, false);
+  }
+}
+
+async function generate(job: RunnerJob, report: (m: RunnerMessage) => void, slicesAllowed: boolean): Promise<void> {
   const store = await openStore(job.databaseUrl);
   const format = formatOf(job.params);
   const stored = storedAs(job.params);
@@ -162,51 +174,93 @@ export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => vo
   file.on('error', failure);
   let sink: Writable = file;
   let zip: ZipPackage | undefined;
-  if (stored === 'gzip') {
-    const gzip = zlib.createGzip(GZIP_STREAM);
-    gzip.on('error', failure);
-    gzip.pipe(file);
-    sink = gzip;
-  } else if (stored === 'zip') {
-    zip = new ZipPackage(file, failure);
-  }
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  const write = async (bytes: Buffer) => {
+    if (!sink.write(bytes)) await Promise.race([once(sink, 'drain'), fileError]);
+  };
+  const out = async (chunk: Buffer | string) => {
+    if (!chunk.length) return;
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    hash.update(bytes);
+    size += bytes.length;
+    await write(bytes);
+  };
   try {
-    const row = zip ? await store.exportRow(job.exportId) : undefined;
-    if (zip && row) sink = zip.beginEntry(`events.${format.extension}`, row.requestedOn, format.storedCompression === 'gzip');
-    const hash = crypto.createHash('sha256');
-    let size = 0;
-    const out = async (chunk: Buffer | string) => {
-      if (!chunk.length) return;
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      hash.update(bytes);
-      size += bytes.length;
-      if (!sink.write(bytes)) await Promise.race([once(sink, 'drain'), fileError]);
-    };
     const writer = format.writer(job.params, out);
     const query = buildExportQuery(job.params, writer.columns, dialectOf(job.databaseUrl));
     const cap = query.capApplies ? query.rowLimit - 1 : query.rowLimit;
-    if (!job.knownEstimate && query.count) report({ type: 'estimate', records: Math.min(await store.count(query.count, query.params), cap) });
+    let estimate = job.knownEstimate;
+    const sliceable = slicesAllowed && stored === 'gzip' && !job.params.latest && (format.name === 'CSV' || format.name === 'JSONL');
+    // Planning costs a few index look-ups: skipped when the queue's count already rules slices out.
+    const plan = sliceable && (!estimate || (estimate >= PARALLEL_MIN_ROWS && estimate < cap)) ? store.slices(job.params) : null;
+    if (!job.knownEstimate && query.count) {
+      // The queue's own count has not landed yet. With no condition but datasets and range, the index
+      // count just made is that count (rows received after the request aside), without a second read.
+      estimate = Math.min(plan && onlyIndexedConditions(job.params) ? plan.indexed : await store.count(query.count, query.params), cap);
+      report({ type: 'estimate', records: estimate });
+    }
+    const slices = plan && estimate >= PARALLEL_MIN_ROWS && estimate < cap ? plan.slices : null;
+    if (stored === 'gzip' && !slices) {
+      const gzip = zlib.createGzip(GZIP_STREAM);
+      gzip.on('error', failure);
+      gzip.pipe(file);
+      sink = gzip;
+    } else if (stored === 'zip') {
+      zip = new ZipPackage(file, failure);
+    }
+    const row = zip ? await store.exportRow(job.exportId) : undefined;
+    if (zip && row) sink = zip.beginEntry(`events.${format.extension}`, row.requestedOn, format.storedCompression === 'gzip');
     const hasRegex = regexPatternsOf(job.params.filter).length > 0;
 
     let records = 0;
     let truncated = false;
     let lastReport = Date.now();
-    await writer.begin();
-    await store.rows(query.select, query.params)(async (rows) => {
-      if (truncated) return;
-      if (query.capApplies && records + rows.length > cap) {
-        rows = rows.slice(0, cap - records);
-        truncated = true;
-      }
-      records += rows.length;
-      await writer.rows(rows);
+    const progress = () => {
       if (Date.now() - lastReport >= PROGRESS_EVERY_MS) {
         lastReport = Date.now();
         report({ type: 'progress', processed: records });
       }
-    });
+    };
+    if (slices) {
+      // Every piece is its own gzip member, written as it comes: the preamble, each chunk, the ending.
+      let members = 0;
+      const member = async (text: Buffer) => {
+        hash.update(text);
+        size += text.length;
+        await write(zlib.gzipSync(text, SLICE_GZIP));
+        members++;
+      };
+      const own = format.writer(job.params, async (chunk) => {
+        if (chunk.length) await member(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
+      });
+      await own.begin();
+      await store.readSlices({ databaseUrl: job.databaseUrl, params: job.params, rowLimit: query.rowLimit }, slices, async (chunk) => {
+        if (records + chunk.rows > cap) throw new OverEstimate();
+        records += chunk.rows;
+        hash.update(chunk.plain);
+        size += chunk.plain.length;
+        await write(chunk.gz);
+        members++;
+        progress();
+      });
+      await own.end();
+      if (!members) await write(zlib.gzipSync(Buffer.alloc(0), SLICE_GZIP)); // an empty file is still gzip
+    } else {
+      await writer.begin();
+      await store.rows(query.select, query.params)(async (rows) => {
+        if (truncated) return;
+        if (query.capApplies && records + rows.length > cap) {
+          rows = rows.slice(0, cap - records);
+          truncated = true;
+        }
+        records += rows.length;
+        await writer.rows(rows);
+        progress();
+      });
+    }
     if (hasRegex && (await store.regexLimitHit())) throw new Error(regexLimitMessage(job.params.filter));
-    await writer.end();
+    if (!slices) await writer.end();
     const sha256 = hash.digest('hex');
     const completedOn = Date.now();
     if (zip && row) {

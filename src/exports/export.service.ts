@@ -8,6 +8,8 @@ import { DataExportEntity, ExportStatus, TERMINAL_STATUSES } from '../entities/d
 import { Permission } from '../entities/dataset-member.entity';
 import { ExportRemovalEntity } from '../entities/export-removal.entity';
 import { UserEntity } from '../entities/user.entity';
+import { AccessTokenEntity } from '../entities';
+import { hashToken } from '../catalog/tokens';
 import { badRequest, ErrorCode, notFound, SluiceError } from '../errors';
 import { logger } from '../logger';
 import { LifecycleHooks, NO_HOOKS } from './delivery/delivery';
@@ -248,6 +250,25 @@ export class ExportService {
   /** The user's own export (an administrator's: any); anyone else's does not exist. */
   async get(user: UserEntity, id: string): Promise<DataExportEntity> {
     return this.visibleTo(user, id, await this.find(id));
+  }
+
+  /**
+   * A download's two look-ups in one statement: the user of the token (null: not a valid token) and the row
+   * of export `id` whoever owns it (null: none), for `visibleTo`. One round trip on one connection instead
+   * of two, which is most of what a download waits for before its first byte.
+   */
+  async findWithUser(token: string, id: string): Promise<{ user: UserEntity | null; row: DataExportEntity | null }> {
+    const user = (await this.ds
+      .getRepository(UserEntity)
+      .createQueryBuilder('u')
+      .innerJoin(AccessTokenEntity, 't', 't.user_id = u.id')
+      .leftJoinAndMapOne('u.download', DataExportEntity, 'e', 'e.id = :id', { id })
+      .where('t.token_hash = :hash', { hash: hashToken(token) })
+      .getOne()) as (UserEntity & { download?: DataExportEntity }) | null;
+    if (!user) return { user: null, row: null };
+    const row = user.download ?? null;
+    delete user.download;
+    return { user, row };
   }
 
   /** The row of export `id` whoever owns it, or null; pair it with `visibleTo` before showing it to anyone. */

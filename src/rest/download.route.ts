@@ -7,7 +7,7 @@ import { downloadExtension } from '../exports/storage';
 import { ExportParams } from '../exports/params';
 import { countDownload } from '../observability/metrics';
 import { noteUser } from '../observability/request-log';
-import { requireUser } from './auth';
+import { knownUser, tokenOfAuthorization } from './auth';
 import { choose, representationsOf, sendRepresentation } from './download-representation';
 import { sendError } from './http-error';
 
@@ -47,26 +47,31 @@ export function downloadRoute(services: Services): Router {
         if (!row) throw new SluiceError(ErrorCode.NOT_FOUND, `export ${id} not found`);
         noteUser(req, row.userId);
       } else {
-        // The token and the row are looked up at once: a download waits for one database round trip, not
-        // two (issue 15's bar against a bare file server). A bad token still answers 401 whatever the row.
-        const [user, found] = await Promise.all([requireUser(req, services.users), services.exports.find(id)]);
-        row = services.exports.visibleTo(user, id, found);
+        // The token's user and the row come from one statement: a download waits for one database round
+        // trip (issue 15's bar against a bare file server). A bad token still answers 401 whatever the row.
+        const { user, row: found } = await services.exports.findWithUser(tokenOfAuthorization(req.headers.authorization), id);
+        noteUser(req, knownUser(user).id);
+        row = services.exports.visibleTo(user!, id, found);
       }
       services.exports.assertDownloadable(row);
-      const { store } = services.exports;
-      const key = row.fileName;
-      const stat = await store.stat(key);
-      if (!stat) throw new SluiceError(ErrorCode.GONE, `the file of export ${id} is no longer there; export again`);
-      const params = JSON.parse(row.params) as ExportParams;
-      const stored = storedAs(params);
-      // Only a gzip-stored file has two representations; a Parquet, XLSX or ZIP file goes out as it is.
-      const gzipStored = stored === 'gzip';
-      const rep = choose(req, representationsOf(row, stat.size, gzipStored));
-      res.setHeader('Content-Type', stored === 'zip' ? 'application/zip' : formatOf(params).contentType);
-      res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row, downloadExtension(params))));
-      if (gzipStored) res.setHeader('Vary', 'Accept-Encoding');
-      res.setHeader('Cache-Control', 'private, no-store');
-      await sendRepresentation(req, res, rep, (range) => store.read(key, range), (what) => services.delivery.downloaded(row.id, what));
+      const downloadable = row;
+      // Opened once, no stat: the row knows the stored size (compressedSize is the file's bytes).
+      const file = await services.exports.store.open(row.fileName, row.compressedSize);
+      if (!file) throw new SluiceError(ErrorCode.GONE, `the file of export ${id} is no longer there; export again`);
+      try {
+        const params = JSON.parse(row.params) as ExportParams;
+        const stored = storedAs(params);
+        // Only a gzip-stored file has two representations; a Parquet, XLSX or ZIP file goes out as it is.
+        const gzipStored = stored === 'gzip';
+        const rep = choose(req, representationsOf(row, file.size, gzipStored));
+        res.setHeader('Content-Type', stored === 'zip' ? 'application/zip' : formatOf(params).contentType);
+        res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row, downloadExtension(params))));
+        if (gzipStored) res.setHeader('Vary', 'Accept-Encoding');
+        res.setHeader('Cache-Control', 'private, no-store');
+        await sendRepresentation(req, res, rep, (range) => file.read(range), (what) => services.delivery.downloaded(downloadable.id, what));
+      } finally {
+        await file.close();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return; // the client went away
       sendError(res, err);

@@ -26,10 +26,24 @@ export interface ExportStore {
   stat(key: string): Promise<StoredFile | null>;
   /** The stored bytes, whole or bytes start..end (inclusive). */
   read(key: string, range?: ByteRange): Readable;
+  /**
+   * The stored file held open for one download, or null when there is none: opening is the one wait
+   * before the first byte (no separate stat). `size` is the caller's when it knows it (the export row
+   * holds it), else read from the open file. The caller reads once or closes it.
+   */
+  open(key: string, knownSize?: number | null): Promise<OpenedFile | null>;
   /** Size and sha256 of the stored bytes, read back from the store. */
   digest(key: string): Promise<StoredDigest>;
   /** Deletes the stored file; a missing one is not an error. */
   remove(key: string): Promise<void>;
+}
+
+export interface OpenedFile {
+  readonly size: number;
+  /** The bytes, whole or start..end (inclusive); the file is closed when the stream ends or fails. */
+  read(range?: ByteRange): Readable;
+  /** Closes the file when it will not be read (HEAD, 304, 416). */
+  close(): Promise<void>;
 }
 
 /** A store's address, serialisable (structured clone) for a worker thread. */

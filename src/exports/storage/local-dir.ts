@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { logger } from '../../logger';
 import { digestOf } from './digest';
-import { ByteRange, ExportStore, keyPrefixOf, StoredDigest, StoredFile, StoreLocation, TempWriter } from './export-store';
+import { ByteRange, ExportStore, keyPrefixOf, OpenedFile, StoredDigest, StoredFile, StoreLocation, TempWriter } from './export-store';
 
 const TEMP_SUFFIX = '.tmp';
 /** Reads in 1 MiB chunks: fewer syscalls and socket writes than the 64 KiB default. */
@@ -89,6 +89,35 @@ export class LocalDirStore implements ExportStore {
 
   read(key: string, range?: ByteRange): Readable {
     return fs.createReadStream(this.fileOf(key), { start: range?.start, end: range?.end, highWaterMark: READ_CHUNK });
+  }
+
+  async open(key: string, knownSize?: number | null): Promise<OpenedFile | null> {
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(this.fileOf(key), 'r');
+    } catch {
+      return null;
+    }
+    let size = knownSize ?? null;
+    if (size === null) {
+      const s = await handle.stat().catch(() => null);
+      if (!s?.isFile()) {
+        await handle.close().catch(() => undefined);
+        return null;
+      }
+      size = s.size;
+    }
+    let used = false;
+    return {
+      size,
+      read: (range) => {
+        used = true;
+        return fs.createReadStream('', { fd: handle, start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+      },
+      close: async () => {
+        if (!used) await handle.close().catch(() => undefined);
+      },
+    };
   }
 
   digest(key: string): Promise<StoredDigest> {
