@@ -154,7 +154,9 @@ class OverEstimate extends Error {}
 export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => void): Promise<void> {
   lowerThisThreadsPriority();
   try {
-    await generate(job, report, true);
+    // Sliced reads store multi-member gzip, which Chromium's gzip decoding stops after the first member
+    // of (a download in the browser held only the header): opt-in until the stored file is one member.
+    await generate(job, report, process.env.SLUICE_SLICED_EXPORTS === '1');
   } catch (err) {
     if (!(err instanceof OverEstimate)) throw err;
     await openExportStore(job.fileStore).discardTemp(job.fileKey);

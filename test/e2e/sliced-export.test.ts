@@ -45,7 +45,7 @@ describe(`an export of ${EVENTS.toLocaleString('en')} events on ${STORE}: slices
     token = (await store.cli<{ token: string }>(['user', 'create', '--email', 'ana@example.com'])).token;
     dataset = (await store.cli<{ id: string }>(['dataset', 'create', '--name', 'big', '--owner', 'ana@example.com'])).id;
     await store.cli(['seed', '--dataset', dataset, '--events', String(EVENTS), '--start', String(START), '--interval', '100']);
-    server = new TestServer(store);
+    server = new TestServer(store, { SLUICE_SLICED_EXPORTS: '1' });
     await server.start();
   }, 600_000);
 
