@@ -62,15 +62,20 @@ describe.each(['sqlite', 'mysql'] as Store[])('ExportWatch.followMine on %s', (k
     return { seen, next, stop: () => abort.abort(), gen, events };
   }
 
-  test('completed and removed before the notice arrived: COMPLETED is told, then the removal', async () => {
+  /** A generating export, followed by followMine until its first state was told. */
+  async function followingOneGenerating() {
     const events = new ExportEvents();
-    const watch = new ExportWatch(ds, events);
     const t0 = Date.now() - 10_000;
     const row = await insertExport(ExportStatus.GENERATING, t0);
-    const f = follow(events, watch);
+    const f = follow(events, new ExportWatch(ds, events));
     const first = f.next();
     events.changed(row.id, user.id);
     await first;
+    return { events, t0, row, f };
+  }
+
+  test('completed and removed before the notice arrived: COMPLETED is told, then the removal', async () => {
+    const { events, t0, row, f } = await followingOneGenerating();
     expect(f.seen.map((c) => [c.kind, c.export.status])).toEqual([['changed', 'GENERATING']]);
 
     // Both the completion and the removal happen with no notice reaching this process in between.
@@ -88,14 +93,7 @@ describe.each(['sqlite', 'mysql'] as Store[])('ExportWatch.followMine on %s', (k
   });
 
   test('a removal that cancelled the export it followed is told once, as the removal', async () => {
-    const events = new ExportEvents();
-    const watch = new ExportWatch(ds, events);
-    const t0 = Date.now() - 10_000;
-    const row = await insertExport(ExportStatus.GENERATING, t0);
-    const f = follow(events, watch);
-    const first = f.next();
-    events.changed(row.id, user.id);
-    await first;
+    const { events, t0, row, f } = await followingOneGenerating();
     // The removal's own cancel: its state is written at the moment of the removal.
     const cancelled = { ...row, status: ExportStatus.CANCELLED, message: 'removed by the user', updatedOn: t0 + 1_000, completedOn: t0 + 1_000 };
     await removeRow(cancelled, t0 + 1_000);
