@@ -1,6 +1,7 @@
 /** Reads the .cpuprofile files `node --cpu-prof` wrote and lists the functions with the most self time. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadConfig } from '../src/config';
 import { runExport } from '../src/exports/export-runner';
 import { DEFAULT_FIELDS } from '../src/exports/params';
 import { openExportStore } from '../src/exports/storage';
@@ -65,7 +66,7 @@ async function profileExport(databaseUrl: string, datasetId: number, out: string
   let records = 0;
   await runExport(
     {
-      databaseUrl, exportId: 'profile', fileStore, fileKey, knownEstimate: estimate,
+      databaseUrl, exportId: 'profile', fileStore, fileKey, knownEstimate: estimate, slicedExports: loadConfig().slicedExports,
       params: { datasetIds: [datasetId], metrics: null, timestampPrecision: 'MILLISECONDS', fields: [...DEFAULT_FIELDS], filter: null, from: null, to: null, limit: null, header: true, timestampFormat: 'EPOCH', timeZone: 'UTC', excelSafe: false, maxRecords: 50_000_000 },
     },
     (m) => {

@@ -92,7 +92,7 @@ const SPECS = {
     describe: 'waits before each retry of a webhook call or e-mail; then it is given up', parse: parseDelays,
   },
   webhookAllowPrivate: { env: 'WEBHOOK_ALLOW_PRIVATE', default: '0', expects: '1 or 0', describe: 'allow webhook URLs on loopback, private and link-local addresses', parse: flag },
-  slicedExports: { env: 'SLUICE_SLICED_EXPORTS', default: '0', expects: '1 or 0', describe: 'SQLite: read large CSV/JSONL exports on two threads (stored as multi-member gzip, which Chromium downloads only in part)', parse: flag },
+  slicedExports: { env: 'SLUICE_SLICED_EXPORTS', default: '1', expects: '1 or 0', describe: 'SQLite: read large CSV/JSONL exports on two threads (0: on one)', parse: flag },
   publicUrl: { env: 'PUBLIC_URL', default: '', expects: 'http(s)://host[:port], no path', describe: 'base of links in e-mails (unset: http://localhost:<PORT>)', parse: (r: string) => (r === '' || /^https?:\/\/[^\s/]+\/?$/.test(r) ? r.replace(/\/$/, '') : undefined) },
   metricsToken: { env: 'METRICS_TOKEN', default: '', expects: 'a token without spaces (at least 16 characters)', describe: '/metrics needs "Authorization: Bearer <it>" (unset: open)', parse: (r: string) => (r === '' || /^\S{16,}$/.test(r) ? r : undefined) },
   metricsPort: { env: 'METRICS_PORT', default: '', expects: 'a TCP port number (0-65535; 0 picks a free one)', describe: '`sluice worker` serves /metrics on this port (unset: none)', parse: (r: string) => (r.trim() === '' ? null : integer(0, 65535)(r)) },

@@ -13,7 +13,8 @@ import { ExportParams } from './params';
 import { openExportStore, StoreLocation } from './storage';
 import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
 import { lowerThisThreadsPriority } from './worker/priority';
-import { onlyIndexedConditions, PARALLEL_MIN_ROWS, readInSlices, Slice, SliceChunk, SLICE_GZIP, SlicePlan, slicesOf, SliceThreadJob } from './sqlite-slices';
+import { deflatePiece, GzipMember } from './gzip-member';
+import { onlyIndexedConditions, PARALLEL_MIN_ROWS, readInSlices, Slice, SliceChunk, SlicePlan, slicesOf, SliceThreadJob } from './sqlite-slices';
 
 /** What the runner reports while it works; the owner of the export row turns these into guarded writes. */
 export type RunnerMessage =
@@ -34,6 +35,8 @@ export interface RunnerJob {
   fileKey: string;
   /** The count made when the export was queued; 0 means the runner counts. */
   knownEstimate: number;
+  /** SQLite: large CSV/JSONL exports may be read on two threads (SLUICE_SLICED_EXPORTS). */
+  slicedExports: boolean;
 }
 
 /** Rows formatted and written at a time: coalescing keeps gzip and the writers efficient. */
@@ -154,9 +157,7 @@ class OverEstimate extends Error {}
 export async function runExport(job: RunnerJob, report: (m: RunnerMessage) => void): Promise<void> {
   lowerThisThreadsPriority();
   try {
-    // Sliced reads store multi-member gzip, which Chromium's gzip decoding stops after the first member
-    // of (a download in the browser held only the header): opt-in until the stored file is one member.
-    await generate(job, report, process.env.SLUICE_SLICED_EXPORTS === '1');
+    await generate(job, report, job.slicedExports);
   } catch (err) {
     if (!(err instanceof OverEstimate)) throw err;
     await openExportStore(job.fileStore).discardTemp(job.fileKey);
@@ -225,29 +226,26 @@ async function generate(job: RunnerJob, report: (m: RunnerMessage) => void, slic
       }
     };
     if (slices) {
-      // Every piece is its own gzip member, written as it comes: the preamble, each chunk, the ending.
-      let members = 0;
-      const member = async (text: Buffer) => {
+      // One gzip member of pieces, written as they come: the preamble, each chunk, the ending.
+      const member = new GzipMember();
+      const piece = async (text: Buffer, deflated: Buffer) => {
         hash.update(text);
         size += text.length;
-        await write(zlib.gzipSync(text, SLICE_GZIP));
-        members++;
+        await write(member.piece(text, deflated));
       };
       const own = format.writer(job.params, async (chunk) => {
-        if (chunk.length) await member(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
+        const text = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+        if (text.length) await piece(text, deflatePiece(text));
       });
       await own.begin();
       await store.readSlices({ databaseUrl: job.databaseUrl, params: job.params, rowLimit: query.rowLimit }, slices, async (chunk) => {
         if (records + chunk.rows > cap) throw new OverEstimate();
         records += chunk.rows;
-        hash.update(chunk.plain);
-        size += chunk.plain.length;
-        await write(chunk.gz);
-        members++;
+        await piece(chunk.plain, chunk.deflated);
         progress();
       });
       await own.end();
-      if (!members) await write(zlib.gzipSync(Buffer.alloc(0), SLICE_GZIP)); // an empty file is still gzip
+      await write(member.end());
     } else {
       await writer.begin();
       await store.rows(query.select, query.params)(async (rows) => {

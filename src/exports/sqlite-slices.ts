@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import zlib from 'node:zlib';
 import type { Database } from 'better-sqlite3';
 import { CSV } from './formats/csv';
 import { FormatWriter } from './formats/format';
+import { deflatePiece } from './gzip-member';
 import { JSONL } from './formats/jsonl';
 import { ExportParams } from './params';
 import { exportWhere, toMicros } from './export-query';
@@ -14,26 +14,26 @@ import { eventOrder } from './query/ordering';
  * values is most of an SQLite export's time, and one thread cannot keep up with the `sqlite3` shell. So a
  * large export on SQLite is read by two threads (the runner and a helper), each with its own connection, in ts
  * slices of the export's range (slice i holds ts in [from_i, to_i), in export order). Each thread formats
- * and compresses its rows, CHUNK_ROWS at a time, to one gzip member each; the runner hashes the data and
- * writes the members slice by slice, so the file and its sha256 are those of the rows in export order.
+ * and deflates its rows, CHUNK_ROWS at a time, as pieces of one gzip member (gzip-member.ts); the runner
+ * hashes the data and writes the pieces slice by slice, so the file and its sha256 are those of the rows
+ * in export order, and the file is a single gzip member as a one-thread export's is.
  *
- * The members' boundaries depend only on the data (the slices come from the range's first and last ts
+ * The pieces' boundaries depend only on the data (the slices come from the range's first and last ts
  * and the row count), so the same data gives the same stored bytes.
  */
 
 /** Rows per slice, by the estimate: small enough to balance two threads, large enough to be few statements. */
 export const SLICE_ROWS = 65_536;
-/** Rows per gzip member: about 1 MB of CSV, where a member's fresh dictionary costs about 0.5 % in size. */
+/** Rows per deflated piece: about 1 MB of CSV, where a piece's fresh dictionary costs about 0.5 % in size. */
 export const CHUNK_ROWS = 16_384;
 /** Chunks a thread may have sent and not had acknowledged: what bounds the memory of a thread ahead. */
 export const CREDIT_CHUNKS = 6;
-/** Rows handed to the format writer at a time; CHUNK_ROWS is a multiple, so members hold whole batches. */
+/** Rows handed to the format writer at a time; CHUNK_ROWS is a multiple, so pieces hold whole batches. */
 export const FORMAT_ROWS = 2048;
 /** Threads reading at once: this one and one helper. */
 export const SLICE_THREADS = 2;
 /** Below this many rows, starting threads costs more than it saves. */
 export const PARALLEL_MIN_ROWS = 200_000;
-export const SLICE_GZIP = { level: 6 } as const;
 
 export interface Slice {
   index: number;
@@ -51,7 +51,7 @@ export interface SliceThreadJob {
 }
 
 export type SliceMessage =
-  | { type: 'chunk'; slice: number; rows: number; last: boolean; plain: Uint8Array; gz: Uint8Array }
+  | { type: 'chunk'; slice: number; rows: number; last: boolean; plain: Uint8Array; deflated: Uint8Array }
   | { type: 'error'; message: string; code?: string };
 
 /** A buffer that owns all of its ArrayBuffer can be moved to another thread instead of copied. */
@@ -112,7 +112,8 @@ export function onlyIndexedConditions(params: ExportParams): boolean {
 export interface SliceChunk {
   rows: number;
   plain: Buffer;
-  gz: Buffer;
+  /** `plain` as deflatePiece made it. */
+  deflated: Buffer;
   /** The slice's last chunk (it may hold no rows). */
   last: boolean;
 }
@@ -120,7 +121,7 @@ export interface SliceChunk {
 /**
  * Reads slices on one connection: the rows of each are formatted FORMAT_ROWS at a time by the export's
  * own writer (dropped once formatted, so the young generation holds few row arrays when collected), and
- * every CHUNK_ROWS rows become one chunk: the text and its gzip member.
+ * every CHUNK_ROWS rows become one chunk: the text and its deflated piece.
  */
 export class SliceReader {
   /**
@@ -143,7 +144,7 @@ export class SliceReader {
     const chunk = (rows: number, last: boolean): SliceChunk => {
       const plain = this.pieces.length === 1 ? this.pieces[0] : Buffer.concat(this.pieces);
       this.pieces = [];
-      return { rows, plain, gz: plain.length ? zlib.gzipSync(plain, SLICE_GZIP) : Buffer.alloc(0), last };
+      return { rows, plain, deflated: deflatePiece(plain), last };
     };
     let batch: unknown[][] = [];
     let inChunk = 0;
@@ -238,7 +239,7 @@ export async function readInSlices(
           await onChunk({
             rows: m.rows,
             plain: Buffer.from(m.plain.buffer, m.plain.byteOffset, m.plain.byteLength),
-            gz: Buffer.from(m.gz.buffer, m.gz.byteOffset, m.gz.byteLength),
+            deflated: Buffer.from(m.deflated.buffer, m.deflated.byteOffset, m.deflated.byteLength),
             last: m.last,
           });
         }

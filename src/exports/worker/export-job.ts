@@ -49,7 +49,7 @@ export class ExportJob {
     this.fileKey = exportKey(claim.id, claim.attempt, params);
     this.estimate = claim.recordsEstimate || null;
     this.leaseUntil = Date.now() + config.exportLeaseMs;
-    const job: RunnerJob = { databaseUrl: config.databaseUrl, exportId: claim.id, params, fileStore: store.location, fileKey: this.fileKey, knownEstimate: claim.recordsEstimate };
+    const job: RunnerJob = { databaseUrl: config.databaseUrl, exportId: claim.id, params, fileStore: store.location, fileKey: this.fileKey, knownEstimate: claim.recordsEstimate, slicedExports: config.slicedExports };
     // Bounded heaps make V8 collect early: a runner streams in small batches, so its memory stays flat
     // whatever the export's size instead of drifting up to V8's default limits.
     this.thread = new Worker(path.join(__dirname, 'runner-thread.js'), { workerData: job, resourceLimits: RUNNER_HEAP_LIMITS });

@@ -7,7 +7,7 @@ import { lowerThisThreadsPriority } from './priority';
 
 /**
  * The helper thread of an SQLite export read in ts slices (sqlite-slices.ts): it reads its slices in
- * order on its own read-only connection and sends each chunk (the text and its gzip member) to the
+ * order on its own read-only connection and sends each chunk (the text and its deflated piece) to the
  * runner, which writes the slices in export order. The runner acknowledges each chunk; with CREDIT_CHUNKS
  * unacknowledged this thread waits, so what it holds ahead of the writer is bounded whatever the size.
  */
@@ -35,8 +35,8 @@ async function readSlices(job: SliceThreadJob): Promise<void> {
       await reader.read(slice, async (chunk) => {
         while (credit <= 0) await new Promise<void>((resolve) => (waiting = resolve));
         credit--;
-        const message: SliceMessage = { type: 'chunk', slice: slice.index, rows: chunk.rows, last: chunk.last, plain: transferable(chunk.plain), gz: transferable(chunk.gz) };
-        parentPort!.postMessage(message, [message.plain.buffer as ArrayBuffer, message.gz.buffer as ArrayBuffer]);
+        const message: SliceMessage = { type: 'chunk', slice: slice.index, rows: chunk.rows, last: chunk.last, plain: transferable(chunk.plain), deflated: transferable(chunk.deflated) };
+        parentPort!.postMessage(message, [message.plain.buffer as ArrayBuffer, message.deflated.buffer as ArrayBuffer]);
       });
     }
   } finally {
