@@ -79,3 +79,51 @@ describe(`an export's history on ${STORE}`, () => {
     expect(res.status).toBe(410);
   });
 });
+
+describe(`a much-downloaded export's history on ${STORE}`, () => {
+  const store = new TestStore();
+  let server: TestServer;
+  let token: string;
+  let dataset: string;
+
+  beforeAll(async () => {
+    await store.create();
+    ({ token, dataset } = await store.seededUser('ines@example.com', 1_000));
+    server = new TestServer(store);
+    await server.start();
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await store.drop();
+  });
+
+  test('past 1 000 downloads it still shows how the export was made, and its newest 1 000 downloads, oldest first', async () => {
+    const id = await createExport(server, token, { dataRange: { datasets: [dataset] } });
+    await waitForExport(server, token, id);
+    const DOWNLOADS = 1_010;
+    // Each download asks for a different first byte range, so every entry can be told apart by its message.
+    const download = async (i: number) => {
+      const res = await fetch(`${server.url}/api/v3/data/exports/${id}`, { headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'identity', range: `bytes=0-${i}` } });
+      expect(res.status).toBe(206);
+      await res.arrayBuffer();
+    };
+    for (let i = 0; i < DOWNLOADS; i += 20) await Promise.all(Array.from({ length: Math.min(20, DOWNLOADS - i) }, (_, k) => download(i + k)));
+    // A download's entry is written after its response: wait until the last batch's are all in.
+    const rangeOf = (e: { message: string | null }) => Number(/^plain bytes 0-(\d+) of \d+$/.exec(e.message ?? '')?.[1]);
+    const events = await waitFor(async () => {
+      const e = await historyOf(server, token, id);
+      const seen = new Set(e.map(rangeOf));
+      return Array.from({ length: 20 }, (_, k) => DOWNLOADS - 1 - k).every((r) => seen.has(r)) ? e : undefined;
+    }, 'the last downloads in the history');
+    expect(events.slice(0, 3).map((e) => e.type)).toEqual(['QUEUED', 'STARTED', 'COMPLETED']);
+    const downloads = events.slice(3);
+    expect(downloads).toHaveLength(1_000);
+    expect(downloads.every((e) => e.type === 'DOWNLOADED')).toBe(true);
+    // The newest 1 000 are the ranges asked for last (bytes 0-10 … 0-1009); the first ten fell off.
+    const asked = new Set(downloads.map(rangeOf));
+    expect(asked.size).toBe(1_000);
+    expect(Math.min(...asked)).toBeGreaterThanOrEqual(DOWNLOADS - 1_000 - 20); // parallel batches of 20 may land out of order
+    expect(events[1].message).toBe('attempt 1');
+  }, 120_000);
+});

@@ -1,4 +1,4 @@
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, Not } from 'typeorm';
 import { ExportEventEntity } from '../../entities/export-event.entity';
 import { logger } from '../../logger';
 
@@ -24,6 +24,15 @@ export interface ExportEvent {
   message: string | null;
 }
 
+/**
+ * Downloads are the one kind of entry a user can add without end; every other kind is bounded by the
+ * export's attempts, e-mail and webhooks. So the history read back holds every other entry (at most
+ * HISTORY_OTHERS, the oldest) and the newest HISTORY_DOWNLOADS downloads: a file downloaded thousands of
+ * times still shows how it was made and its latest downloads.
+ */
+export const HISTORY_DOWNLOADS = 1000;
+export const HISTORY_OTHERS = 1000;
+
 /** An export's history: written where each thing happens, read oldest first. */
 export class ExportHistory {
   constructor(private readonly ds: DataSource) {}
@@ -42,7 +51,13 @@ export class ExportHistory {
   }
 
   async list(exportId: string): Promise<ExportEvent[]> {
-    const rows = await this.ds.getRepository(ExportEventEntity).find({ where: { exportId }, order: { id: 'ASC' }, take: 1000 });
+    const repo = this.ds.getRepository(ExportEventEntity);
+    const [others, downloads] = await Promise.all([
+      repo.find({ where: { exportId, type: Not(ExportEventType.DOWNLOADED) }, order: { id: 'ASC' }, take: HISTORY_OTHERS }),
+      repo.find({ where: { exportId, type: ExportEventType.DOWNLOADED }, order: { id: 'DESC' }, take: HISTORY_DOWNLOADS }),
+    ]);
+    // Ids are BIGINT (strings from MySQL): compared as numbers, they give the order things happened in.
+    const rows = [...others, ...downloads].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
     return rows.map((r) => ({ at: r.at, type: r.type as ExportEventType, message: r.message }));
   }
 

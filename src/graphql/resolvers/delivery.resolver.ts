@@ -13,7 +13,7 @@ function toWebhook(w: WebhookEntity): Webhook {
 
 @Resolver(() => DataExport)
 export class ExportHistoryResolver {
-  @FieldResolver(() => [ExportEvent], { description: 'what happened to it, oldest first' })
+  @FieldResolver(() => [ExportEvent], { description: 'what happened to it, oldest first: every entry but downloads, and the newest 1 000 downloads' })
   events(@Root() root: DataExport, @Ctx() ctx: Context): Promise<ExportEvent[]> {
     return ctx.services.delivery.history.list(root.id);
   }
