@@ -13,7 +13,7 @@ import { ExportParams } from './params';
 import { openExportStore, StoreLocation } from './storage';
 import { MARIADB_REGEX_WARNING, regexLimitMessage, regexPatternsOf } from './regex';
 import { lowerThisThreadsPriority } from './worker/priority';
-import { deflatePiece, GzipMember } from './gzip-member';
+import { deflatePiece, GZIP_HEADER, GzipMember } from './gzip-member';
 import { onlyIndexedConditions, PARALLEL_MIN_ROWS, readInSlices, Slice, SliceChunk, SlicePlan, slicesOf, SliceThreadJob } from './sqlite-slices';
 
 /** What the runner reports while it works; the owner of the export row turns these into guarded writes. */
@@ -228,10 +228,12 @@ async function generate(job: RunnerJob, report: (m: RunnerMessage) => void, slic
     if (slices) {
       // One gzip member of pieces, written as they come: the preamble, each chunk, the ending.
       const member = new GzipMember();
+      await write(GZIP_HEADER);
       const piece = async (text: Buffer, deflated: Buffer) => {
         hash.update(text);
         size += text.length;
-        await write(member.piece(text, deflated));
+        member.add(text);
+        await write(deflated);
       };
       const own = format.writer(job.params, async (chunk) => {
         const text = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;

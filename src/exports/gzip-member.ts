@@ -19,31 +19,26 @@ export function deflatePiece(text: Buffer): Buffer {
 }
 
 /** Header: deflate, no name or extra field, no time (the same data gives the same bytes), Unix. */
-const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+export const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 /** A final block of fixed Huffman codes holding only its end code: where the deflate stream ends. */
 const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00]);
 
+/** The member is GZIP_HEADER, then each piece as deflatePiece made it, then `end()`. */
 export class GzipMember {
   private crc = 0;
   private length = 0;
-  private started = false;
 
-  /** Bytes to write for a piece: the header before the first, then the piece as deflatePiece made it. */
-  piece(text: Buffer, deflated: Buffer): Buffer {
+  /** Counts a piece's text into the trailer's CRC-32 and length. */
+  add(text: Buffer): void {
     this.crc = zlib.crc32(text, this.crc);
     this.length += text.length;
-    if (this.started) return deflated;
-    this.started = true;
-    return Buffer.concat([HEADER, deflated]);
   }
 
-  /** Bytes that end the member (with the header too if no piece came: an empty file is still gzip). */
+  /** Bytes that end the member: the final empty block and the trailer. */
   end(): Buffer {
     const trailer = Buffer.alloc(8);
     trailer.writeUInt32LE(this.crc >>> 0, 0);
     trailer.writeUInt32LE(this.length % 2 ** 32, 4);
-    const head = this.started ? [] : [HEADER];
-    this.started = true;
-    return Buffer.concat([...head, FINAL_EMPTY_BLOCK, trailer]);
+    return Buffer.concat([FINAL_EMPTY_BLOCK, trailer]);
   }
 }

@@ -1,11 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import zlib from 'node:zlib';
-import { deflatePiece, GzipMember } from '../../src/exports/gzip-member';
+import { deflatePiece, GZIP_HEADER, GzipMember } from '../../src/exports/gzip-member';
 
 /** Pieces deflated apart, laid end to end as GzipMember writes them. */
 function stitched(texts: Buffer[]): Buffer {
   const member = new GzipMember();
-  return Buffer.concat([...texts.map((t) => member.piece(t, deflatePiece(t))), member.end()]);
+  const pieces = texts.map((t) => {
+    member.add(t);
+    return deflatePiece(t);
+  });
+  return Buffer.concat([GZIP_HEADER, ...pieces, member.end()]);
 }
 
 /** Python's zlib reads one member and says whether anything follows it: a reader that is not Node's. */
