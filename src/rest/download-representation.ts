@@ -1,9 +1,8 @@
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Request, Response } from 'express';
 import { DataExportEntity } from '../entities/data-export.entity';
-import { ByteRange } from '../exports/storage';
+import { OpenedFile } from '../exports/storage';
 import { byteWindow, listedTags, noneMatch, parseRange, Representation, reprDigest } from './ranges';
 
 /** How the stored file is encoded: the stored bytes are one representation, the decoded data the other. */
@@ -55,9 +54,9 @@ export function choose(req: Request, reps: { stored: Representation; plain: Repr
 /**
  * Sends one representation with its validators: 304 for a matching If-None-Match, 206 for one
  * satisfiable range (unless a stale If-Range asks for the whole), 416 for an unsatisfiable one.
- * `read` opens the stored bytes (all, or a range of them). `downloaded` hears of every body sent in full.
+ * `file` is the opened stored file: its bytes are copied out as they are, or decoded on the way. `downloaded` hears of every body sent in full.
  */
-export async function sendRepresentation(req: Request, res: Response, rep: Representation, read: (range?: ByteRange) => Readable, downloaded: (what: string) => void): Promise<void> {
+export async function sendRepresentation(req: Request, res: Response, rep: Representation, file: Pick<OpenedFile, 'read' | 'copyTo'>, downloaded: (what: string) => void): Promise<void> {
   res.setHeader('Accept-Ranges', 'bytes');
   res.setHeader('ETag', rep.etag);
   if (rep.sha256) res.setHeader('Repr-Digest', reprDigest(rep.sha256));
@@ -88,9 +87,9 @@ export async function sendRepresentation(req: Request, res: Response, rep: Repre
     return;
   }
   if (!rep.decode) {
-    await pipeline(read({ start, end }), res);
+    await file.copyTo(res, { start, end });
   } else {
-    await pipeline(read(), zlib.createGunzip(), byteWindow(start, end), res);
+    await pipeline(file.read(), zlib.createGunzip(), byteWindow(start, end), res);
   }
   const kind = rep.encoding ? `${rep.encoding} (stored)` : rep.decode ? 'plain' : 'file';
   downloaded(range.kind === 'part' ? `${kind} bytes ${start}-${end} of ${rep.size}` : `${kind}, whole (${rep.size} bytes)`);

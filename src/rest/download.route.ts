@@ -68,7 +68,7 @@ export function downloadRoute(services: Services): Router {
         res.setHeader('Content-Disposition', contentDisposition(fileNameOf(row, downloadExtension(params))));
         if (gzipStored) res.setHeader('Vary', 'Accept-Encoding');
         res.setHeader('Cache-Control', 'private, no-store');
-        await sendRepresentation(req, res, rep, (range) => file.read(range), (what) => services.delivery.downloaded(downloadable.id, what));
+        await sendRepresentation(req, res, rep, file, (what) => services.delivery.downloaded(downloadable.id, what));
       } finally {
         await file.close();
       }

@@ -42,6 +42,11 @@ export interface OpenedFile {
   readonly size: number;
   /** The bytes, whole or start..end (inclusive); the file is closed when the stream ends or fails. */
   read(range?: ByteRange): Readable;
+  /**
+   * Writes the bytes, whole or start..end (inclusive), into `sink` and ends it, then closes the file: the
+   * download's way when the bytes go out as they are stored (no decoding on the way).
+   */
+  copyTo(sink: Writable, range?: ByteRange): Promise<void>;
   /** Closes the file when it will not be read (HEAD, 304, 416). */
   close(): Promise<void>;
 }

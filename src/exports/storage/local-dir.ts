@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { logger } from '../../logger';
 import { digestOf } from './digest';
+import { copyRange } from './pooled-copy';
 import { ByteRange, ExportStore, keyPrefixOf, OpenedFile, StoredDigest, StoredFile, StoreLocation, TempWriter } from './export-store';
 
 const TEMP_SUFFIX = '.tmp';
@@ -107,12 +108,22 @@ export class LocalDirStore implements ExportStore {
       }
       size = s.size;
     }
+    const bytes = size;
     let used = false;
     return {
-      size,
+      size: bytes,
       read: (range) => {
         used = true;
         return fs.createReadStream('', { fd: handle, start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+      },
+      copyTo: async (sink, range) => {
+        used = true;
+        const whole = { start: 0, end: bytes - 1 };
+        try {
+          await copyRange((buf, length, position) => handle.read(buf, 0, length, position).then((r) => r.bytesRead), sink, range ?? whole);
+        } finally {
+          await handle.close().catch(() => undefined);
+        }
       },
       close: async () => {
         if (!used) await handle.close().catch(() => undefined);
