@@ -318,6 +318,14 @@ async function exportSpeed(opts: Options, client: Client, datasetId: number, scr
   return { refRuns, sluiceRuns, kept: sluiceRuns[sluiceRuns.length - 1] };
 }
 
+/**
+ * Rounds of the download comparison. One download of the 24 MB file takes about 50 ms, and single ones
+ * spread from 40 to 100 ms on either server (the machine's other processes), so the medians need many.
+ */
+function downloadRuns(runs: number): number {
+  return Math.max(10 * runs, 25);
+}
+
 async function download(client: Client, id: string, file: string, runs: number, scratch: string) {
   const size = fs.statSync(file).size;
   // Timed inside the shell, so bash's own start-up is not counted against cat.
@@ -456,7 +464,7 @@ async function onlyPart(opts: Options, part: 'sqlite' | 'download', env: NodeJS.
     const client = new Client(server.baseUrl, fixture.tokens[0]);
     const id = await createExport(client, fixture.datasetId, 'bench download');
     await waitForStatus(client, id, ['COMPLETED'], 50);
-    const dl = await download(client, id, exportFile(exportsDir, id), Math.max(3 * opts.runs, 9), scratch);
+    const dl = await download(client, id, exportFile(exportsDir, id), downloadRuns(opts.runs), scratch);
     await exportMutation(client, id, 'remove');
     const mbps = (seconds: number[]) => dl.size / MB / median(seconds);
     process.stdout.write(`download, ${num(dl.size)} B: ${round(mbps(dl.getSeconds), 1)} vs ${round(mbps(dl.plainSeconds), 1)} MB/s = ${round(mbps(dl.getSeconds) / mbps(dl.plainSeconds), 3)}x` +
@@ -498,7 +506,7 @@ async function main(): Promise<void> {
     log(`export speed: ${opts.runs} runs each, alternating reference and sluice…`);
     const speed = await exportSpeed(opts, clients[0], fixture.datasetId, scratch, env);
     log('download: GET (gzip passed through) against cat of the stored file…');
-    const dl = await download(clients[0], speed.kept.id, exportFile(exportsDir, speed.kept.id), Math.max(3 * opts.runs, 9), scratch);
+    const dl = await download(clients[0], speed.kept.id, exportFile(exportsDir, speed.kept.id), downloadRuns(opts.runs), scratch);
     await exportMutation(clients[0], speed.kept.id, 'remove');
     await s1.proc.stop();
 

@@ -63,9 +63,19 @@ const ACTIVE = [ExportStatus.QUEUING, ExportStatus.GENERATING];
 const COMPILING = {};
 
 
+/** An entity from the `alias_column` values of a raw row, converted as TypeORM converts its own reads. */
+function hydrate<T extends object>(ds: DataSource, target: new () => T, alias: string, raw: Record<string, unknown>): T {
+  const meta = ds.getMetadata(target);
+  const entity = meta.create() as T;
+  for (const column of meta.columns) column.setEntityValue(entity, ds.driver.prepareHydratedValue(raw[`${alias}_${column.databaseName}`], column));
+  return entity;
+}
+
 export class ExportService {
   /** The check-then-insert of the export limit takes turns within this process (SQLite has no row locks). */
   private readonly createLock = new Mutex();
+  /** See buildDownloadLookup. */
+  private downloadLookup?: { sql: string; order: string[] };
   private readonly estimator: ExportEstimator;
   /** Where finished files are; removing an export deletes its file there. */
   readonly store: ExportStore;
@@ -258,17 +268,31 @@ export class ExportService {
    * of two, which is most of what a download waits for before its first byte.
    */
   async findWithUser(token: string, id: string): Promise<{ user: UserEntity | null; row: DataExportEntity | null }> {
-    const user = (await this.ds
+    this.downloadLookup ??= this.buildDownloadLookup();
+    const { sql, order } = this.downloadLookup;
+    const values: Record<string, string> = { id, hash: hashToken(token) };
+    const [raw] = (await this.ds.query(sql, order.map((name) => values[name]))) as Record<string, unknown>[];
+    if (!raw) return { user: null, row: null };
+    return { user: hydrate(this.ds, UserEntity, 'u', raw), row: raw.e_id == null ? null : hydrate(this.ds, DataExportEntity, 'e', raw) };
+  }
+
+  /**
+   * The lookup's SQL, made by the query builder once: building it and turning its row into entities
+   * took half of a download's wait for its first byte (issue 15's bar against a bare file server).
+   * Sentinel values say which placeholder is which.
+   */
+  private buildDownloadLookup(): { sql: string; order: string[] } {
+    const [sql, params] = this.ds
       .getRepository(UserEntity)
       .createQueryBuilder('u')
+      .select()
       .innerJoin(AccessTokenEntity, 't', 't.user_id = u.id')
-      .leftJoinAndMapOne('u.download', DataExportEntity, 'e', 'e.id = :id', { id })
-      .where('t.token_hash = :hash', { hash: hashToken(token) })
-      .getOne()) as (UserEntity & { download?: DataExportEntity }) | null;
-    if (!user) return { user: null, row: null };
-    const row = user.download ?? null;
-    delete user.download;
-    return { user, row };
+      .leftJoinAndSelect(DataExportEntity, 'e', 'e.id = :id', { id: '\0id' })
+      .where('t.token_hash = :hash', { hash: '\0hash' })
+      .getQueryAndParameters();
+    const order = params.map((p) => String(p).slice(1));
+    if (order.length !== 2 || !order.includes('id') || !order.includes('hash')) throw new Error(`the download lookup's parameters came out as ${JSON.stringify(params)}`);
+    return { sql, order };
   }
 
   /** The row of export `id` whoever owns it, or null; pair it with `visibleTo` before showing it to anyone. */
