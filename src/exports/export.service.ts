@@ -285,7 +285,6 @@ export class ExportService {
     const [sql, params] = this.ds
       .getRepository(UserEntity)
       .createQueryBuilder('u')
-      .select()
       .innerJoin(AccessTokenEntity, 't', 't.user_id = u.id')
       .leftJoinAndSelect(DataExportEntity, 'e', 'e.id = :id', { id: '\0id' })
       .where('t.token_hash = :hash', { hash: '\0hash' })

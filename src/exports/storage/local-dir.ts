@@ -3,12 +3,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { logger } from '../../logger';
 import { digestOf } from './digest';
-import { copyRange } from './pooled-copy';
+import { copyRange, READ_CHUNK } from './pooled-copy';
 import { ByteRange, ExportStore, keyPrefixOf, OpenedFile, StoredDigest, StoredFile, StoreLocation, TempWriter } from './export-store';
 
 const TEMP_SUFFIX = '.tmp';
-/** Reads in 1 MiB chunks: fewer syscalls and socket writes than the 64 KiB default. */
-const READ_CHUNK = 1024 * 1024;
 
 /** A key names a file in the directory itself: no separators, no `..`, nothing a caller could steer elsewhere. */
 function checkKey(key: string): string {
@@ -118,9 +116,8 @@ export class LocalDirStore implements ExportStore {
       },
       copyTo: async (sink, range) => {
         used = true;
-        const whole = { start: 0, end: bytes - 1 };
         try {
-          await copyRange((buf, length, position) => handle.read(buf, 0, length, position).then((r) => r.bytesRead), sink, range ?? whole);
+          await copyRange((buf, length, position) => handle.read(buf, 0, length, position).then((r) => r.bytesRead), sink, range ?? { start: 0, end: bytes - 1 });
         } finally {
           await handle.close().catch(() => undefined);
         }

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import { ByteRange } from './export-store';
 
-/** Bytes per read and per socket write: fewer syscalls than the 64 KiB default, as the read streams use. */
-export const COPY_CHUNK = 1024 * 1024;
+/** Bytes per read and per socket write, here and in the store's read streams: fewer syscalls than the 64 KiB default. */
+export const READ_CHUNK = 1024 * 1024;
 /** Chunks a copy has handed to the sink and not seen flushed: one being sent while the next is read. */
 const IN_FLIGHT = 2;
 /** Chunk buffers kept between copies (16 MiB): enough for several downloads at once, bounded for many. */
@@ -17,7 +17,7 @@ const POOL_MAX = 16;
 const pool: Buffer[] = [];
 
 function take(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(COPY_CHUNK);
+  return pool.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
 }
 
 function giveBack(buf: Buffer): void {
@@ -27,25 +27,27 @@ function giveBack(buf: Buffer): void {
 /** Reads up to `length` bytes at `position` into the start of `buf`; 0 at the end of the file. */
 export type ReadAt = (buf: Buffer, length: number, position: number) => Promise<number>;
 
-/**
- * Copies bytes start..end (inclusive) of a file into `sink`, then ends it. A buffer goes back to the pool
- * only from the write's own callback without an error, that is once the sink has handed its bytes on,
- * so no byte is overwritten while the socket still holds it; a copy the client abandons leaves its
- * buffers to the collector. Fails with ERR_STREAM_PREMATURE_CLOSE when the sink closes or is reset first, and when
- * the file is shorter than the range (a file changed under the download is never sent padded).
- */
 const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
 
 function prematureClose(cause?: Error): Error {
   return Object.assign(new Error('the client closed the download', { cause }), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
+/**
+ * Copies bytes start..end (inclusive) of a file into `sink`, then ends it. A buffer goes back to the pool
+ * only from the write's own callback without an error, that is once the sink has handed its bytes on,
+ * so no byte is overwritten while the socket still holds it; a copy the client abandons leaves its
+ * buffers to the collector. Fails with ERR_STREAM_PREMATURE_CLOSE when the sink closes or is reset
+ * first, and with the byte it stopped at when the file is shorter than the range (a file changed under
+ * the download is never sent padded).
+ */
 export async function copyRange(readAt: ReadAt, sink: Writable, range: ByteRange): Promise<void> {
-  let closed: ((err: Error) => void) | null = null;
-  const onClose = () => {
-    if (!sink.writableFinished) closed?.(prematureClose());
-  };
-  const gone = new Promise<never>((_, reject) => (closed = reject));
+  let onClose!: () => void;
+  const gone = new Promise<never>((_, reject) => {
+    onClose = () => {
+      if (!sink.writableFinished) reject(prematureClose());
+    };
+  });
   gone.catch(() => undefined);
   sink.once('close', onClose);
   const write = (chunk: Buffer, buf: Buffer) =>
@@ -63,7 +65,7 @@ export async function copyRange(readAt: ReadAt, sink: Writable, range: ByteRange
   try {
     for (let position = range.start; position <= range.end; ) {
       const buf = take();
-      const length = Math.min(COPY_CHUNK, range.end - position + 1);
+      const length = Math.min(READ_CHUNK, range.end - position + 1);
       const n = await Promise.race([readAt(buf, length, position), gone]);
       if (n === 0) throw new Error(`the stored file ended at byte ${position}, before the ${range.end + 1} bytes it was read for`);
       position += n;
